@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// Build: schema -> generated types and precompiled validators, type check, then one bundled file.
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import fs from 'node:fs';
+
+const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+process.chdir(root);
+
+if (fs.existsSync('scripts/build-schemas.mjs')) {
+  execFileSync(process.execPath, ['scripts/build-schemas.mjs'], { stdio: 'inherit' });
+}
+if (!process.argv.includes('--no-typecheck')) {
+  execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit', '-p', '.'], { stdio: 'inherit' });
+}
+const pkg = JSON.parse(fs.readFileSync('package.json', 'utf8'));
+let commit = 'unknown';
+try {
+  commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+} catch { /* not a git checkout */ }
+
+await build({
+  entryPoints: ['src/cli/main.ts'],
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  outfile: 'dist/proxrun.mjs',
+  minifySyntax: true,
+  legalComments: 'none',
+  define: {
+    __PROXRUN_VERSION__: JSON.stringify(pkg.version),
+    __PROXRUN_COMMIT__: JSON.stringify(commit),
+  },
+  // ESM output still meets CommonJS dependencies (pino, yargs helpers): give them require().
+  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  logLevel: 'warning',
+});
+for (const extra of fs.existsSync('scripts/build-extra.mjs') ? ['scripts/build-extra.mjs'] : []) {
+  execFileSync(process.execPath, [extra], { stdio: 'inherit' });
+}
