@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+// Runs the project's *.test.ts files with node's own test runner, one file at a time.
+// Node 20's --test takes no glob, so the files are found here. Arguments are folders or files;
+// without arguments every suite folder that exists is run. Exits non-zero when a test fails,
+// when node's runner fails, or when no test ran at all.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const defaultSuites = ['test/unit', 'test/integration', 'test/pve-sim', 'test/e2e'];
+
+function findTestFiles(dir) {
+  const found = [];
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (entry.name !== 'node_modules') found.push(...findTestFiles(full));
+    } else if (entry.isFile() && entry.name.endsWith('.test.ts')) {
+      found.push(full);
+    }
+  }
+  return found;
+}
+
+function collect(args) {
+  const explicit = args.length > 0;
+  const targets = explicit ? args : defaultSuites;
+  const files = [];
+  for (const target of targets) {
+    const full = path.resolve(repoRoot, target);
+    if (!fs.existsSync(full)) {
+      if (explicit) throw new Error(`run-tests: ${target} does not exist`);
+      continue;
+    }
+    if (fs.statSync(full).isDirectory()) files.push(...findTestFiles(full).sort());
+    else files.push(full);
+  }
+  return [...new Set(files)];
+}
+
+/** Reads the totals from a TAP stream written by node's tap reporter ("# tests N", "# fail N"). */
+function readTotals(tapText) {
+  const number = (name) => {
+    const match = tapText.match(new RegExp(`^# ${name} (\\d+)$`, 'm'));
+    return match ? Number(match[1]) : undefined;
+  };
+  return { tests: number('tests'), pass: number('pass'), fail: number('fail') };
+}
+
+/**
+ * Node reports a file that defined no test as one passing test named after the file.
+ * Returns those files, so that they are not taken for tests that ran.
+ */
+function filesWithoutTests(tapText, testFiles) {
+  const relative = new Set(testFiles.map((f) => path.relative(repoRoot, f)));
+  const empty = [];
+  for (const match of tapText.matchAll(/^ok \d+ - (.+)$/gm)) {
+    const name = match[1] ?? '';
+    if (relative.has(name) || testFiles.includes(name)) empty.push(name);
+  }
+  return empty;
+}
+
+let files;
+try {
+  files = collect(process.argv.slice(2));
+} catch (error) {
+  console.error(error instanceof Error ? error.message : String(error));
+  process.exit(1);
+}
+if (files.length === 0) {
+  console.error('run-tests: no *.test.ts files found');
+  process.exit(1);
+}
+
+const tapDir = fs.mkdtempSync(path.join(os.tmpdir(), 'proxrun-run-tests-'));
+const tapFile = path.join(tapDir, 'results.tap');
+const nodeArgs = [
+  '--import', 'tsx',
+  '--test',
+  '--test-concurrency=1',
+  '--test-reporter=spec', '--test-reporter-destination=stdout',
+  '--test-reporter=tap', `--test-reporter-destination=${tapFile}`,
+  ...files.map((f) => path.relative(repoRoot, f)),
+];
+console.log(`run-tests: ${files.length} test file(s)`);
+
+const child = spawn(process.execPath, nodeArgs, { cwd: repoRoot, stdio: 'inherit' });
+const forward = (signal) => child.kill(signal);
+process.on('SIGINT', forward);
+process.on('SIGTERM', forward);
+
+child.on('close', (code, signal) => {
+  const tap = fs.existsSync(tapFile) ? fs.readFileSync(tapFile, 'utf8') : '';
+  fs.rmSync(tapDir, { recursive: true, force: true });
+  const totals = readTotals(tap);
+  const empty = filesWithoutTests(tap, files);
+  for (const name of empty) console.error(`run-tests: ${name} defined no test`);
+  const ran = (totals.tests ?? 0) - empty.length;
+  let exitCode = code ?? 1;
+  if (signal) {
+    console.error(`run-tests: test runner ended by ${signal}`);
+    exitCode = 1;
+  } else if (totals.tests === undefined) {
+    console.error('run-tests: the test runner wrote no totals');
+    exitCode = 1;
+  } else if (ran <= 0) {
+    console.error('run-tests: no test ran');
+    exitCode = 1;
+  } else if ((totals.fail ?? 0) > 0 && exitCode === 0) {
+    exitCode = 1;
+  }
+  process.exit(exitCode);
+});
