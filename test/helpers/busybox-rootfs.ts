@@ -3,7 +3,7 @@
  * binary, symlinks for the applets tests use, and just enough of /etc for
  * user and group lookups (root, nobody, and `app` with uid/gid 1000).
  */
-import { access, chmod, copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { access, chmod, chown, copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Where Debian's busybox-static installs its binary. */
@@ -44,6 +44,7 @@ export async function makeBusyboxRootfs(dir: string): Promise<void> {
   await chmod(join(dir, 'tmp'), 0o1777);
   await chmod(join(dir, 'var/tmp'), 0o1777);
   await chmod(join(dir, 'root'), 0o700);
+  await chown(join(dir, 'home/app'), 1000, 1000);
   await copyFile(HOST_BUSYBOX, join(dir, 'bin/busybox'));
   await chmod(join(dir, 'bin/busybox'), 0o755);
   for (const applet of BUSYBOX_APPLETS) {
