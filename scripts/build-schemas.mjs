@@ -108,8 +108,27 @@ const declarations = [
 ];
 fs.writeFileSync(path.join(outDir, 'validators.d.ts'), declarations.join('\n'));
 
+/**
+ * json-schema-to-typescript cannot fetch `urn:` references, so a reference into another of our schemas is
+ * replaced by a copy of the definition it names (only definitions without references of their own).
+ */
+function inlineCrossSchemaRefs(node) {
+  if (Array.isArray(node)) return node.map(inlineCrossSchemaRefs);
+  if (node === null || typeof node !== 'object') return node;
+  if (typeof node.$ref === 'string' && node.$ref.startsWith('urn:')) {
+    const [id, pointer] = node.$ref.split('#');
+    const target = [...schemas.values()].find((s) => s.$id === id);
+    const name = /^\/definitions\/([^/]+)$/.exec(pointer ?? '')?.[1];
+    const definition = name === undefined ? undefined : target?.definitions?.[name];
+    if (definition === undefined) throw new Error(`cannot inline reference ${node.$ref}`);
+    if (JSON.stringify(definition).includes('"$ref"')) throw new Error(`cannot inline ${node.$ref}: it has references`);
+    return structuredClone(definition);
+  }
+  return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, inlineCrossSchemaRefs(v)]));
+}
+
 for (const doc of documents) {
-  const schema = structuredClone(schemas.get(doc.file));
+  const schema = inlineCrossSchemaRefs(schemas.get(doc.file));
   const ts = await compile(schema, doc.typeName, {
     bannerComment: banner(doc.file),
     // Objects without an explicit additionalProperties get no index signature, so typos in our code fail to

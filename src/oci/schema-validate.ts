@@ -1,7 +1,13 @@
 // Schema validation with the validators precompiled at build time (scripts/build-schemas.mjs): no schema is
 // compiled at run time. ajv's raw errors are turned into one clear Problem per real error.
 import type { ErrorObject } from 'ajv';
-import { validateOciConfig, validateProxrunConfig, type CompiledValidator } from './generated/validators.js';
+import {
+  validateOciConfig,
+  validateOciFeatures,
+  validateOciState,
+  validateProxrunConfig,
+  type CompiledValidator,
+} from './generated/validators.js';
 import { joinPointer, type Problem } from './problems.js';
 
 /** Plain words for the patterns used in schemas/*.schema.json (a test checks every pattern has an entry). */
@@ -9,6 +15,7 @@ export const patternPhrases: ReadonlyMap<string, string> = new Map([
   ['^/', 'must be an absolute path'],
   ['\\S', 'must not be empty'],
   ['^RLIMIT_[A-Z]+$', 'must be a resource limit name such as RLIMIT_NOFILE'],
+  ['^CAP_[A-Z_]+$', 'must be a capability name such as CAP_CHOWN'],
   ['^[cbup]$', 'must be one of "c", "b", "u", "p"'],
   ['^[1-9][0-9]*[KMG]B$', 'must be a page size such as 2MB or 1GB'],
   ['^[0-9, -]*$', 'must be a CPU list such as "0-3,7"'],
@@ -103,4 +110,14 @@ export function validateConfigSchema(doc: unknown): Problem[] {
 /** Checks a parsed proxrun configuration file against schemas/proxrun-config.schema.json. Empty when it conforms. */
 export function validateProxrunConfigSchema(doc: unknown): Problem[] {
   return run(validateProxrunConfig, doc);
+}
+
+/** Checks a state document (what `state` prints) against schemas/oci-state.schema.json. */
+export function validateStateSchema(doc: unknown): Problem[] {
+  return run(validateOciState, doc);
+}
+
+/** Checks a features document (what `features` prints) against schemas/oci-features.schema.json. */
+export function validateFeaturesSchema(doc: unknown): Problem[] {
+  return run(validateOciFeatures, doc);
 }

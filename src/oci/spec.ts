@@ -59,3 +59,6 @@ export type {
   ProxmoxSettings,
   ProxmoxVmSettings,
 } from './generated/proxrun-config-types.js';
+
+export type { State, ContainerStatus } from './generated/state-types.js';
+export type { Features, LinuxFeatures } from './generated/features-types.js';
