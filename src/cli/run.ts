@@ -1,0 +1,25 @@
+import { loadRuntime } from './common.js';
+import { boolFlag, intFlag, requirePositionals, stringFlag, type CommandSpec } from './parse.js';
+
+export const run: CommandSpec = {
+  name: 'run',
+  usage: 'run [--bundle DIR] [--detach] [--pid-file FILE] [--console-socket PATH] [--no-pivot] [--no-new-keyring] [--preserve-fds N] <container-id>',
+  summary: 'create and start a container; without --detach, wait for it and exit with its status',
+  strings: ['bundle', 'pid-file', 'console-socket', 'preserve-fds'],
+  booleans: ['no-pivot', 'no-new-keyring', 'detach', 'keep', 'no-subreaper'],
+  aliases: { b: 'bundle', d: 'detach' },
+  async run(cmd, globals) {
+    const [id] = requirePositionals(cmd, run, 1);
+    const runtime = await loadRuntime(globals);
+    return runtime.run({
+      id: id as string,
+      bundle: stringFlag(cmd, 'bundle'),
+      pidFile: stringFlag(cmd, 'pid-file'),
+      consoleSocket: stringFlag(cmd, 'console-socket'),
+      noPivot: boolFlag(cmd, 'no-pivot'),
+      noNewKeyring: boolFlag(cmd, 'no-new-keyring'),
+      preserveFds: intFlag(cmd, 'preserve-fds'),
+      detach: boolFlag(cmd, 'detach'),
+    });
+  },
+};

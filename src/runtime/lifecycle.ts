@@ -1,0 +1,330 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadConfig as loadSpecConfig } from '../oci/bundle.js';
+import { formatProblem, type Problem } from '../oci/problems.js';
+import type { Spec } from '../oci/spec.js';
+import { buildState, type OciState } from '../oci/state.js';
+import {
+  isBackendName,
+  loadBackend,
+  type Backend,
+  type BackendContext,
+  type BackendStatus,
+  type CreateRequest,
+  type ExecRequest,
+  type GlobalOptions,
+} from './backend.js';
+import { loadConfig, type ProxrunConfig } from './config.js';
+import { errInvalidArgument, errNotExist, errNotRunning, RuntimeError } from './errors.js';
+import { assertValidId } from './ids.js';
+import { logDebug } from './log.js';
+import { StateStore, type BackendName, type ContainerRecord } from './state-store.js';
+
+export const BACKEND_ANNOTATION = 'io.proxrun.backend';
+/** The backend used when neither the annotation nor the config names one. */
+export const DEFAULT_BACKEND: BackendName = 'runc';
+
+export interface CreateOptions {
+  id: string;
+  bundle?: string | undefined;
+  pidFile?: string | undefined;
+  consoleSocket?: string | undefined;
+  noPivot: boolean;
+  noNewKeyring: boolean;
+  preserveFds: number;
+}
+
+/** A bundle that passed every check, with the backend that will run it. */
+export interface CheckedBundle {
+  bundle: string;
+  configBytes: Buffer;
+  spec: Spec;
+  backendName: BackendName;
+  config: ProxrunConfig;
+}
+
+/** The lifecycle operations, one per runc subcommand, over the state store and the backends. */
+export class Runtime {
+  readonly globals: GlobalOptions;
+  readonly store: StateStore;
+  private configCache: ProxrunConfig | undefined;
+
+  constructor(globals: GlobalOptions) {
+    this.globals = globals;
+    this.store = new StateStore(globals.root);
+  }
+
+  config(): ProxrunConfig {
+    this.configCache ??= loadConfig();
+    return this.configCache;
+  }
+
+  private context(id: string): BackendContext {
+    return { globals: this.globals, config: this.config(), containerDir: this.store.containerDir(id) };
+  }
+
+  private async backendFor(record: ContainerRecord): Promise<Backend> {
+    return loadBackend(record.backend);
+  }
+
+  /** Picks the backend for a config: the annotation, else the configured default. */
+  chooseBackend(spec: Spec, config: ProxrunConfig): BackendName {
+    const requested = spec.annotations?.[BACKEND_ANNOTATION] ?? config.defaultBackend ?? DEFAULT_BACKEND;
+    if (!isBackendName(requested)) {
+      throw new RuntimeError(
+        'InvalidConfig',
+        `config.json: /annotations/${BACKEND_ANNOTATION.replace(/~/g, '~0').replace(/\//g, '~1')}: unknown backend "${requested}" (known: runc, crun, proxmox-lxc, proxmox-vm)`,
+      );
+    }
+    return requested;
+  }
+
+  /**
+   * Every check `create` makes before touching anything: the config against the schema,
+   * the spec's rules, and what the chosen backend can honour. Returns all problems.
+   */
+  async checkBundle(bundleDir: string, configFile?: string): Promise<{ problems: Problem[]; checked?: CheckedBundle }> {
+    const bundle = path.resolve(bundleDir);
+    const loaded = loadSpecConfig(bundle, configFile);
+    if (!loaded.spec || loaded.problems.length > 0) return { problems: loaded.problems };
+    const config = this.config();
+    let backendName: BackendName;
+    try {
+      backendName = this.chooseBackend(loaded.spec, config);
+    } catch (err) {
+      return { problems: [{ path: `/annotations/${BACKEND_ANNOTATION}`, message: (err as Error).message.replace(/^config\.json: \S+: /, '') }] };
+    }
+    const backend = await loadBackend(backendName);
+    const ctx: BackendContext = { globals: this.globals, config, containerDir: '' };
+    const problems = await backend.check(loaded.spec, ctx);
+    return { problems, checked: { bundle, configBytes: loaded.bytes, spec: loaded.spec, backendName, config } };
+  }
+
+  private async checkedBundleOrThrow(bundleDir: string): Promise<CheckedBundle> {
+    if (!fs.existsSync(bundleDir)) throw errInvalidArgument(`bundle ${bundleDir} does not exist`);
+    if (!fs.statSync(bundleDir).isDirectory()) throw errInvalidArgument(`bundle ${bundleDir} is not a directory`);
+    const { problems, checked } = await this.checkBundle(bundleDir);
+    if (!checked || problems.length > 0) {
+      throw new RuntimeError('InvalidConfig', problems.map((p) => formatProblem(p)).join('; '));
+    }
+    return checked;
+  }
+
+  private newRecord(id: string, checked: CheckedBundle): ContainerRecord {
+    const rootPath = checked.spec.root?.path ?? 'rootfs';
+    return {
+      id,
+      backend: checked.backendName,
+      bundle: checked.bundle,
+      rootfs: path.resolve(checked.bundle, rootPath),
+      created: new Date().toISOString(),
+      owner: '',
+      annotations: stringEntries(checked.spec.annotations),
+      creating: true,
+      backendData: {},
+    };
+  }
+
+  async create(options: CreateOptions): Promise<void> {
+    const id = assertValidId(options.id);
+    const checked = await this.checkedBundleOrThrow(options.bundle ?? process.cwd());
+    const backend = await loadBackend(checked.backendName);
+    await this.store.withLock(id, async () => {
+      this.store.claim(id);
+      const record = this.newRecord(id, checked);
+      try {
+        this.store.write(record);
+        const request: CreateRequest = {
+          record,
+          spec: checked.spec,
+          configBytes: checked.configBytes,
+          pidFile: options.pidFile ? path.resolve(options.pidFile) : undefined,
+          consoleSocket: options.consoleSocket,
+          noPivot: options.noPivot,
+          noNewKeyring: options.noNewKeyring,
+          preserveFds: options.preserveFds,
+        };
+        record.backendData = await backend.create(request, this.context(id));
+        delete record.creating;
+        this.store.write(record);
+      } catch (err) {
+        await logDebug('create failed, removing what it made', { id, error: (err as Error).message });
+        await backend.delete(record, true, this.context(id)).catch(() => undefined);
+        this.store.remove(id);
+        throw err;
+      }
+    });
+  }
+
+  /** create + start, like `runc run`; resolves to the exit status to leave with. */
+  async run(options: CreateOptions & { detach: boolean }): Promise<number> {
+    const id = assertValidId(options.id);
+    const checked = await this.checkedBundleOrThrow(options.bundle ?? process.cwd());
+    const backend = await loadBackend(checked.backendName);
+    if (!backend.run) {
+      await this.create(options);
+      await this.start(id);
+      return 0;
+    }
+    const runBackend = backend as Backend & { run: NonNullable<Backend['run']> };
+    const record = await this.store.withLock(id, async () => {
+      this.store.claim(id);
+      const fresh = this.newRecord(id, checked);
+      delete fresh.creating;
+      this.store.write(fresh);
+      return fresh;
+    });
+    let status: number;
+    try {
+      status = await runBackend.run(
+        {
+          record,
+          spec: checked.spec,
+          configBytes: checked.configBytes,
+          pidFile: options.pidFile ? path.resolve(options.pidFile) : undefined,
+          consoleSocket: options.consoleSocket,
+          noPivot: options.noPivot,
+          noNewKeyring: options.noNewKeyring,
+          preserveFds: options.preserveFds,
+          detach: options.detach,
+        },
+        this.context(id),
+      );
+    } catch (err) {
+      await this.store.withLock(id, async () => this.store.remove(id));
+      throw err;
+    }
+    if (!options.detach) {
+      // Like runc run without --keep: the container is gone once its process has exited.
+      await this.store.withLock(id, async () => {
+        await backend.delete(record, true, this.context(id)).catch(() => undefined);
+        this.store.remove(id);
+      });
+    }
+    return status;
+  }
+
+  async start(idArg: string): Promise<void> {
+    const id = assertValidId(idArg);
+    await this.store.withLock(id, async () => {
+      const record = this.readComplete(id);
+      await (await this.backendFor(record)).start(record, this.context(id));
+    });
+  }
+
+  /** A record whose create finished; a half-made one counts as missing. */
+  private readComplete(id: string): ContainerRecord {
+    const record = this.store.read(id);
+    if (record.creating) throw errNotExist();
+    return record;
+  }
+
+  async status(record: ContainerRecord): Promise<BackendStatus> {
+    if (record.creating) return { status: 'creating', pid: 0 };
+    return (await this.backendFor(record)).status(record, this.context(record.id));
+  }
+
+  async state(idArg: string): Promise<OciState> {
+    const id = assertValidId(idArg);
+    const record = this.store.read(id);
+    return buildState(record, await this.status(record));
+  }
+
+  async kill(idArg: string, signal: number, all: boolean): Promise<void> {
+    const id = assertValidId(idArg);
+    await this.store.withLock(id, async () => {
+      const record = this.readComplete(id);
+      const { status } = await this.status(record);
+      if (status === 'stopped') {
+        if (all) return;
+        throw errNotRunning();
+      }
+      await (await this.backendFor(record)).kill(record, signal, all, this.context(id));
+    });
+  }
+
+  async delete(idArg: string, force: boolean): Promise<void> {
+    const id = assertValidId(idArg);
+    await this.store.withLock(id, async () => {
+      const record = this.store.tryRead(id);
+      if (!record) {
+        // A directory without a record is what a create killed half-way leaves.
+        if (force) this.store.remove(id);
+        else throw errNotExist();
+        return;
+      }
+      const backend = await this.backendFor(record);
+      if (!force && !record.creating) {
+        const { status } = await this.status(record);
+        if (status !== 'stopped' && status !== 'created') {
+          throw new RuntimeError('NotStopped', `cannot delete container ${id} that is not stopped: ${status}`);
+        }
+      }
+      await backend.delete(record, force || record.creating === true, this.context(id));
+      this.store.remove(id);
+    });
+  }
+
+  async ps(idArg: string, format: 'table' | 'json', psArgs: string[]): Promise<void> {
+    const id = assertValidId(idArg);
+    const record = this.readComplete(id);
+    await (await this.backendFor(record)).ps(record, format, psArgs, this.context(id));
+  }
+
+  async exec(idArg: string, request: ExecRequest): Promise<number> {
+    const id = assertValidId(idArg);
+    const record = this.readComplete(id);
+    return (await this.backendFor(record)).exec(record, request, this.context(id));
+  }
+
+  async pause(idArg: string): Promise<void> {
+    const id = assertValidId(idArg);
+    await this.store.withLock(id, async () => {
+      const record = this.readComplete(id);
+      await (await this.backendFor(record)).pause(record, this.context(id));
+    });
+  }
+
+  async resume(idArg: string): Promise<void> {
+    const id = assertValidId(idArg);
+    await this.store.withLock(id, async () => {
+      const record = this.readComplete(id);
+      await (await this.backendFor(record)).resume(record, this.context(id));
+    });
+  }
+
+  async update(idArg: string, resources: Buffer): Promise<void> {
+    const id = assertValidId(idArg);
+    await this.store.withLock(id, async () => {
+      const record = this.readComplete(id);
+      await (await this.backendFor(record)).update(record, resources, this.context(id));
+    });
+  }
+
+  /** Every container with its state, for `list`. */
+  async list(): Promise<OciState[]> {
+    const states: OciState[] = [];
+    for (const id of this.store.list()) {
+      const record = this.store.tryRead(id);
+      if (!record) continue;
+      states.push(buildState(record, await this.status(record)));
+    }
+    return states;
+  }
+
+  /** The default backend's own features, if it has any to add. */
+  async backendFeatures(): Promise<Record<string, unknown> | null> {
+    const config = this.config();
+    const name = config.defaultBackend ?? DEFAULT_BACKEND;
+    const backend = await loadBackend(name);
+    return backend.features({ globals: this.globals, config, containerDir: '' });
+  }
+}
+
+
+
+function stringEntries(map: Record<string, string | undefined> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(map ?? {})) if (typeof v === 'string') out[k] = v;
+  return out;
+}

@@ -1,0 +1,141 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import lockfile from 'proper-lockfile';
+import { errExist, errNotExist, RuntimeError } from './errors.js';
+
+export type BackendName = 'runc' | 'crun' | 'proxmox-lxc' | 'proxmox-vm';
+
+/** What proxrun keeps about one container, in `<root>/<id>/state.json`. */
+export interface ContainerRecord {
+  id: string;
+  backend: BackendName;
+  /** Absolute bundle path. */
+  bundle: string;
+  /** Absolute rootfs path. */
+  rootfs: string;
+  /** RFC 3339 creation time. */
+  created: string;
+  owner: string;
+  annotations: Record<string, string>;
+  /** Set while `create` is under way; a record left `creating` is a half-made container. */
+  creating?: boolean;
+  /** Data the backend keeps for itself (VMID, node, paths). */
+  backendData: Record<string, unknown>;
+}
+
+const STATE_FILE = 'state.json';
+/** '@' cannot appear in a container id, so this folder never clashes with one. */
+const LOCK_DIR = '@locks';
+
+/**
+ * One directory per container under the root, state written atomically
+ * (temp file, fsync, rename) and every change made under a per-container lock.
+ */
+export class StateStore {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  containerDir(id: string): string {
+    return path.join(this.root, id);
+  }
+
+  /** Creates the root (mode 0700) if missing. */
+  ensureRoot(): void {
+    fs.mkdirSync(path.join(this.root, LOCK_DIR), { recursive: true, mode: 0o700 });
+    fs.chmodSync(this.root, 0o700);
+  }
+
+  /** Runs `fn` holding the container's lock. */
+  async withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    this.ensureRoot();
+    let release: () => Promise<void>;
+    try {
+      release = await lockfile.lock(this.containerDir(id), {
+        realpath: false,
+        lockfilePath: path.join(this.root, LOCK_DIR, `${id}.lock`),
+        stale: 30_000,
+        update: 10_000,
+        retries: { retries: 400, factor: 1.2, minTimeout: 10, maxTimeout: 200 },
+      });
+    } catch (err) {
+      throw new RuntimeError('Internal', `cannot lock container ${id}: ${(err as Error).message}`);
+    }
+    try {
+      return await fn();
+    } finally {
+      await release().catch(() => undefined);
+    }
+  }
+
+  /** Reads a record; throws "container does not exist" when there is none. */
+  read(id: string): ContainerRecord {
+    const record = this.tryRead(id);
+    if (!record) throw errNotExist();
+    return record;
+  }
+
+  tryRead(id: string): ContainerRecord | undefined {
+    let text: string;
+    try {
+      text = fs.readFileSync(path.join(this.containerDir(id), STATE_FILE), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    return JSON.parse(text) as ContainerRecord;
+  }
+
+  /** Makes the container's directory; fails if the id is taken. Call under the lock. */
+  claim(id: string): string {
+    this.ensureRoot();
+    const dir = this.containerDir(id);
+    try {
+      fs.mkdirSync(dir, { mode: 0o700 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw errExist();
+      throw err;
+    }
+    return dir;
+  }
+
+  /** Atomically replaces the record. Call under the lock. */
+  write(record: ContainerRecord): void {
+    const dir = this.containerDir(record.id);
+    const tmp = path.join(dir, `.${STATE_FILE}.${randomBytes(6).toString('hex')}`);
+    const fd = fs.openSync(tmp, 'wx', 0o600);
+    try {
+      fs.writeSync(fd, JSON.stringify(record));
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, path.join(dir, STATE_FILE));
+    const dirFd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(dirFd);
+    } finally {
+      fs.closeSync(dirFd);
+    }
+  }
+
+  /** Removes the container's directory and everything in it. Call under the lock. */
+  remove(id: string): void {
+    fs.rmSync(this.containerDir(id), { recursive: true, force: true });
+  }
+
+  /** Ids of all containers with a record, sorted. */
+  list(): string[] {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.root);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    return names.filter((n) => n !== LOCK_DIR && fs.existsSync(path.join(this.root, n, STATE_FILE))).sort();
+  }
+}
