@@ -11,6 +11,7 @@ import { startContainerd, type ContainerdInstance, type CtrRunSpec } from '../he
 import { busyboxRootfs } from '../helpers/rootfs-cache.js';
 import { describeResult, pollFor } from '../helpers/exec.js';
 import { mountsUnder, processesMentioning } from '../helpers/cleanup.js';
+import { backendsHolding } from './backend-evidence.js';
 import { BACKEND_ANNOTATION, backendsUnderTest, requireE2eEnvironment, runtimeUnderTest } from './e2e-settings.js';
 
 /**
@@ -116,6 +117,7 @@ for (const backend of backendsUnderTest()) {
       const pids = await ctr.taskPids('exec');
       assert.ok(pids.includes(task.pid), `ctr task ps ${JSON.stringify(pids)} lacks the task pid ${task.pid}`);
       assert.ok(existsSync(`/proc/${task.pid}`), `task pid ${task.pid} is not a live host process`);
+      assert.deepEqual(backendsHolding(containerd.runtimeRoot, 'exec'), [backend], `the container must run on ${backend}`);
 
       const execResult = await ctr.taskExec('exec', 'e1', ['/bin/sh', '-c', 'echo fromexec; echo execerr >&2; exit 5']);
       assert.equal(execResult.exitCode, 5, describeResult(execResult));

@@ -43,3 +43,14 @@ export async function requireE2eEnvironment(clientCommands: readonly string[]): 
     throw new Error(`runtime under test does not answer --version (is it built?):\n${describeResult(version)}`);
   }
 }
+
+/**
+ * Where the runtime under test keeps state when called without --root, as podman calls it:
+ * runc and crun use their own defaults; proxrun uses /run/proxrun.
+ */
+export function defaultRootOfRuntimeUnderTest(): string {
+  const name = path.basename(runtimeUnderTest);
+  if (name === 'runc') return '/run/runc';
+  if (name === 'crun') return '/run/crun';
+  return '/run/proxrun';
+}

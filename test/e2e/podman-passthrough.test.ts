@@ -10,7 +10,8 @@ import { Podman } from '../helpers/podman.js';
 import { busyboxRootfs } from '../helpers/rootfs-cache.js';
 import { describeResult, pollFor } from '../helpers/exec.js';
 import { mountsUnder, processesMentioning } from '../helpers/cleanup.js';
-import { BACKEND_ANNOTATION, backendsUnderTest, requireE2eEnvironment, runtimeUnderTest } from './e2e-settings.js';
+import { backendsHolding } from './backend-evidence.js';
+import { BACKEND_ANNOTATION, backendsUnderTest, defaultRootOfRuntimeUnderTest, requireE2eEnvironment, runtimeUnderTest } from './e2e-settings.js';
 
 /** See ctr-passthrough.test.ts: PID 1 forwards TERM to its sleep and exits with its status. */
 const FORWARD_TERM_SCRIPT = "trap 'kill -TERM $child; wait $child; exit $?' TERM; /bin/sleep 1000 & child=$!; wait $child";
@@ -56,6 +57,8 @@ for (const backend of backendsUnderTest()) {
     test('exec returns output and exit code', async () => {
       const started = await podman.runDetached({ name: 'exec', rootfs, annotations, args: ['/bin/sleep', '1000'] });
       assert.equal(started.exitCode, 0, describeResult(started));
+      const id = await podman.containerId('exec');
+      assert.deepEqual(backendsHolding(defaultRootOfRuntimeUnderTest(), id), [backend], `the container must run on ${backend}`);
       const result = await podman.execIn('exec', ['/bin/sh', '-c', 'echo fromexec; echo execerr >&2; exit 5']);
       assert.equal(result.exitCode, 5, describeResult(result));
       assert.equal(result.stdout, 'fromexec\n');

@@ -125,6 +125,13 @@ export class Podman {
     return { status, exitCode: Number(exitCode) };
   }
 
+  /** The full container id (what the runtime is given), from `podman inspect`. */
+  async containerId(name: string): Promise<string> {
+    const result = await this.exec(['inspect', '--format', '{{.Id}}', name]);
+    if (result.exitCode !== 0) throw new Error(`podman inspect failed:\n${describeResult(result)}`);
+    return result.stdout.trim();
+  }
+
   /** Names of all containers podman knows in this root. Throws when podman fails. */
   async containerNames(): Promise<string[]> {
     const result = await this.exec(['ps', '-a', '--format', '{{.Names}}']);
