@@ -56,7 +56,7 @@ function withoutAnnotations(schema) {
 }
 
 // ajv in strict mode, so a mistake in a schema (unknown keyword, ambiguous tuple) fails the build.
-const ajv = new Ajv({ allErrors: true, strict: true, code: { source: true, esm: true, lines: false } });
+const ajv = new Ajv({ allErrors: true, strict: true, inlineRefs: false, code: { source: true, esm: true, lines: false } });
 const schemas = new Map();
 for (const doc of documents) {
   const schema = readSchema(doc.file);
