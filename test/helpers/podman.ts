@@ -154,8 +154,15 @@ export class Podman {
     return [...new Set([...here, ...inside])];
   }
 
-  /** Removes all containers, ends leftover conmon processes, unmounts, and deletes the dir. */
-  async cleanup(): Promise<CleanupReport> {
+  private cleaned: Promise<CleanupReport> | undefined;
+
+  /** Removes all containers, ends leftover conmon processes, unmounts, and deletes the dir. Idempotent. */
+  cleanup(): Promise<CleanupReport> {
+    this.cleaned ??= this.cleanupOnce();
+    return this.cleaned;
+  }
+
+  private async cleanupOnce(): Promise<CleanupReport> {
     let containers: string[] = [];
     try { containers = await this.removeAll(); } catch { /* report what is left below */ }
     const processes = (await processesMentioning(this.dir)).map((proc) => `${proc.pid} ${proc.argv.join(' ')}`);
