@@ -212,8 +212,27 @@ function checkLinux(spec: Spec, problems: Problem[]): void {
     });
   }
   for (const key of Object.keys(linux.sysctl ?? {})) {
-    if (key === '') problems.push({ path: '/linux/sysctl/', message: 'key must not be empty' });
+    if (key === '') {
+      problems.push({ path: '/linux/sysctl/', message: 'key must not be empty' });
+      continue;
+    }
+    const needed = sysctlNamespace(key);
+    const at = joinPointer('/linux/sysctl', key);
+    if (needed === undefined) problems.push({ path: at, message: 'is not in a kernel namespace of the container, so it cannot be set' });
+    else if (!has(needed)) problems.push({ path: at, message: `needs a ${needed} namespace in /linux/namespaces` });
   }
+}
+
+// Kernel parameters that belong to a namespace (runc's and crun's list); any other sysctl would change the host.
+const ipcSysctls = new Set(['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced']);
+
+/** The namespace a sysctl lives in, or undefined when it is global to the host. Accepts `/` or `.` separators. */
+function sysctlNamespace(key: string): LinuxNamespaceType | undefined {
+  const name = key.replace(/\//g, '.');
+  if (ipcSysctls.has(name) || name.startsWith('fs.mqueue.')) return 'ipc';
+  if (name.startsWith('net.')) return 'network';
+  if (name === 'kernel.hostname' || name === 'kernel.domainname') return 'uts';
+  return undefined;
 }
 
 /**

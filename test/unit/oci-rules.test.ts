@@ -234,6 +234,20 @@ test('masked and read-only paths must be absolute; sysctl keys must not be empty
   ]);
 });
 
+test('sysctls must live in a namespace the container has of its own', () => {
+  const spec = goodSpec();
+  spec.linux = {
+    namespaces: [{ type: 'uts' }, { type: 'ipc' }],
+    sysctl: { 'kernel.shmmax': '1', 'fs.mqueue.msg_max': '10', 'kernel.hostname': 'x', 'net.ipv4.ip_forward': '1', 'vm.swappiness': '1' },
+  };
+  assert.deepEqual(rulesOf(spec), [
+    { path: '/linux/sysctl/net.ipv4.ip_forward', message: 'needs a network namespace in /linux/namespaces' },
+    { path: '/linux/sysctl/vm.swappiness', message: 'is not in a kernel namespace of the container, so it cannot be set' },
+  ]);
+  spec.linux = { namespaces: [{ type: 'uts' }, { type: 'network', path: '/run/netns/a' }], sysctl: { 'net/ipv4/ip_forward': '1' } };
+  assert.deepEqual(rulesOf(spec), []);
+});
+
 test('every problem is reported, not only the first', () => {
   const spec: Spec = { ociVersion: 'x', process: { cwd: 'rel', args: [] }, mounts: [{ destination: 'd' }] };
   assert.deepEqual(
