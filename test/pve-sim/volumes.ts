@@ -307,15 +307,50 @@ export async function isMountPoint(target: string): Promise<boolean> {
 
 /** Unmounts everything at or below `target`, deepest first; a no-op when nothing is mounted. */
 export async function unmountTree(target: string): Promise<void> {
+  const loops = new Set<string>();
   // Loop: a path can carry stacked mounts, each removed by one umount.
   for (let round = 0; round < 16; round += 1) {
-    const { stdout } = await execa('findmnt', ['-n', '-l', '-o', 'TARGET', '-R', target], { reject: false });
-    const targets = stdout.split('\n').map((l) => l.trim()).filter((l) => l !== '');
-    if (targets.length === 0) return;
+    const { stdout } = await execa('findmnt', ['-n', '-l', '-o', 'TARGET,SOURCE', '-R', target], { reject: false });
+    const rows = stdout.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+    if (rows.length === 0) {
+      await waitForLoopRelease([...loops]);
+      return;
+    }
+    const targets = rows.map((row) => {
+      const source = row.slice(row.lastIndexOf(' ') + 1);
+      if (/^\/dev\/loop\d+$/.test(source)) loops.add(source);
+      return row.slice(0, row.lastIndexOf(' ')).trim();
+    });
     targets.sort((a, b) => b.length - a.length);
-    for (const t of targets) await execa('umount', [t]);
+    for (const t of targets) {
+      const r = await execa('umount', [t], { reject: false });
+      if (r.exitCode !== 0 && (await isMountPoint(t))) throw new Error(`unable to unmount ${t}: ${r.stderr.trim()}`);
+    }
   }
   throw new Error(`unable to unmount everything at ${target}`);
+}
+
+/** Whether a loop device still has a backing file. */
+async function loopAttached(device: string): Promise<boolean> {
+  const { exitCode, stdout } = await execa('losetup', ['-n', '-O', 'BACK-FILE', device], { reject: false });
+  return exitCode === 0 && stdout.trim() !== '';
+}
+
+/**
+ * The kernel frees an auto-clear loop device shortly after its last unmount;
+ * wait for that (deadline 10 s), then detach whatever is left explicitly.
+ */
+async function waitForLoopRelease(devices: string[]): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (const device of devices) {
+    while (await loopAttached(device)) {
+      if (Date.now() > deadline) {
+        await execa('losetup', ['-d', device]);
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
 }
 
 /** Loop devices currently backed by `file` (as `losetup -j` reports them). */
