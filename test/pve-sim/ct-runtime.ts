@@ -1,6 +1,6 @@
 /**
- * The simulator's CtRuntime on real LXC: state from `lxc-info`, templates through template.ts,
- * volumes through volumes.ts, start/stop through lxc-engine.ts.
+ * The simulator's CtRuntime on real LXC: state, start and stop through lxc-engine.ts, templates
+ * through template.ts, volumes through volumes.ts. `lxcState` reads state with `lxc-info` directly.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -9,7 +9,7 @@ import type { CtRuntime, CtState } from './sim-context.js';
 import type { SimNodePaths } from './types.js';
 import { detectOstype, extractTemplate } from './template.js';
 import { mountVolume, unmountTree } from './volumes.js';
-import * as engine from './lxc-engine-port.js';
+import { ctStatus, startCt, stopCt } from './lxc-engine.js';
 
 /** Running state and init PID of a CT (`lxc-info -s -p -H`), `stopped` when LXC does not know it. */
 export async function lxcState(node: SimNodePaths, vmid: number): Promise<CtState> {
@@ -22,10 +22,10 @@ export async function lxcState(node: SimNodePaths, vmid: number): Promise<CtStat
 }
 
 export const lxcRuntime: CtRuntime = {
-  state: lxcState,
-  start: engine.startCt,
-  stop: engine.stopCt,
-  shutdown: engine.shutdownCt,
+  state: (node, vmid) => ctStatus(vmid, { node }),
+  start: (ctx, config) => startCt(config, ctx),
+  stop: (node, vmid) => stopCt(vmid, { node }, { mode: 'kill' }),
+  shutdown: (node, vmid, timeout, forceStop) => stopCt(vmid, { node }, { mode: 'shutdown', timeout, forceStop }),
   async extractTemplate(archive, rootDir, job) {
     const extracted = await extractTemplate(archive, rootDir, { unprivileged: job.unprivileged });
     const detection = await detectOstype(rootDir, job.vmid);
