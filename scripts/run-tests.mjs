@@ -2,7 +2,8 @@
 // Runs the project's *.test.ts files with node's own test runner, one file at a time.
 // Node 20's --test takes no glob, so the files are found here. Arguments are folders or files;
 // without arguments every suite folder that exists is run. Exits non-zero when a test fails,
-// when node's runner fails, or when no test ran at all.
+// when node's runner fails, or when no test ran at all. Ends with one plain line
+// "run-tests: N passed, N failed, N skipped" after node's own summary.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -47,7 +48,7 @@ function readTotals(tapText) {
     const match = tapText.match(new RegExp(`^# ${name} (\\d+)$`, 'm'));
     return match ? Number(match[1]) : undefined;
   };
-  return { tests: number('tests'), pass: number('pass'), fail: number('fail') };
+  return { tests: number('tests'), pass: number('pass'), fail: number('fail'), skipped: number('skipped') };
 }
 
 /**
@@ -112,6 +113,11 @@ child.on('close', (code, signal) => {
     exitCode = 1;
   } else if ((totals.fail ?? 0) > 0 && exitCode === 0) {
     exitCode = 1;
+  }
+  if (totals.tests !== undefined) {
+    // One plain closing line, counting real tests only (files that defined none are not passes).
+    const passed = Math.max(0, (totals.pass ?? 0) - empty.length);
+    console.log(`run-tests: ${passed} passed, ${totals.fail ?? 0} failed, ${totals.skipped ?? 0} skipped`);
   }
   process.exit(exitCode);
 });
