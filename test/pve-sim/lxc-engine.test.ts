@@ -296,6 +296,22 @@ describe('LXC engine with real LXC (root)', () => {
     await assertGone(vmid);
   });
 
+  it('shutdown fails after the timeout when init ignores the halt signal, and forceStop kills', async () => {
+    const { vmid, conf, out } = await createCt(plainTemplate, {
+      unprivileged: true,
+      sizeGiB: 0,
+      props: { entrypoint: '/bin/sh /report.sh' },
+      lxc: [['lxc.signal.halt', 'SIGUSR2']],
+    });
+    await start(vmid, conf);
+    await waitFor('the entrypoint report', 20_000, async () => ((await readFile(join(out, 'result'), 'utf8').catch(() => '')).endsWith('\n') ? true : undefined));
+    await assert.rejects(stopCt(vmid, { node }, { mode: 'shutdown', timeout: 1 }), new RegExp(`shutdown of CT ${vmid} timed out after 1 seconds`));
+    assert.equal((await ctStatus(vmid, { node })).running, true, 'still running without forceStop');
+    await stopCt(vmid, { node }, { mode: 'shutdown', timeout: 1, forceStop: true });
+    await assertGone(vmid);
+    await assert.rejects(readFile(join(out, 'signal')), { code: 'ENOENT' });
+  });
+
   it('reports the exit status on lxc-monitor and unmounts by itself when the CT ends', async () => {
     const { vmid, conf, out } = await createCt(plainTemplate, { unprivileged: false, sizeGiB: 0.125, props: { entrypoint: '/bin/sh /exit3.sh' } });
     let monitorOutput = '';
