@@ -79,10 +79,14 @@ if (files.length === 0) {
 
 const tapDir = fs.mkdtempSync(path.join(os.tmpdir(), 'proxrun-run-tests-'));
 const tapFile = path.join(tapDir, 'results.tap');
+// A test that hangs must not eat CI's whole budget: node >= 20.11 knows --test-timeout.
+const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+const perTestTimeout = major > 20 || (major === 20 && minor >= 11) ? ['--test-timeout=600000'] : [];
 const nodeArgs = [
   '--import', 'tsx',
   '--test',
   '--test-concurrency=1',
+  ...perTestTimeout,
   '--test-reporter=spec', '--test-reporter-destination=stdout',
   '--test-reporter=tap', `--test-reporter-destination=${tapFile}`,
   ...files.map((f) => path.relative(repoRoot, f)),
