@@ -3,7 +3,7 @@
  * a test's temp dir or socket, mounts under a dir (in this or another mount namespace),
  * and the dir itself.
  */
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { runCommand, pollFor } from './exec.js';
@@ -124,13 +124,4 @@ export function removeDirAtExit(dir: string): void {
     .map((line) => unescapeMountPath(line.split(' ')[4] ?? ''))
     .some((point) => point === prefix || point.startsWith(`${prefix}/`));
   if (!mounted) rmSync(dir, { recursive: true, force: true });
-}
-
-/** Names of entries in `dir`, or an empty list when it does not exist. */
-export function listDir(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
 }
