@@ -1,0 +1,109 @@
+/**
+ * The host-side monitor, a busybox `sh` script. One runs per container; its
+ * pid is the one in --pid-file. It is written into the private part of the
+ * monitor folder and run as `BUSYBOX sh monitor.sh DIR NAME LXCPATH BUSYBOX LXC_INFO`.
+ *
+ * What it does:
+ *  - closes every fd it inherited besides 0, 1 and 2;
+ *  - relays the stdout FIFO to its fd 1, the stderr FIFO to its fd 2, and
+ *    (when the stdin FIFO exists) its fd 0 to the stdin FIFO, each with a `cat`;
+ *  - reads the init's status FIFO with a `cat`, and `wait`s for it; the wait is
+ *    interrupted by every trapped signal, which it forwards to the app (the
+ *    init's first child) or, before the app runs, to the init itself;
+ *  - when the status arrives (or the init dies without one: SIGKILL), drains
+ *    the output relays to EOF, writes the status file, and exits with the
+ *    status, re-raising the signal on itself when the app died of one.
+ */
+import { FORWARDED_SIGNALS, TERMINATING_SIGNALS } from './signals.js';
+
+export function renderMonitorScript(): string {
+  const forwarded = FORWARDED_SIGNALS.join(' ');
+  const terminating = ` ${TERMINATING_SIGNALS.join(' ')} `;
+  return `# proxrun container monitor: generated, do not edit
+D=$1 NAME=$2 LXCPATH=$3 BB=$4 LXCINFO=$5
+S=$D/shared
+ulimit -c 0
+
+# Keep only 0, 1, 2 and what busybox opened for itself (close-on-exec).
+for f in /proc/$$/fd/*; do
+  n=\${f##*/}
+  [ "$n" -gt 2 ] 2>/dev/null || continue
+  flags=
+  while read -r key value; do [ "$key" = flags: ] && flags=$value; done </proc/$$/fdinfo/$n 2>/dev/null
+  [ -n "$flags" ] || continue
+  [ $(( 0$flags & 02000000 )) -ne 0 ] || eval "exec $n>&-"
+done
+
+INIT=$("$LXCINFO" -n "$NAME" -P "$LXCPATH" -p -H 2>/dev/null)
+case $INIT in ''|*[!0-9]*) echo "proxrun monitor: container $NAME is not running" >&2; exit 255 ;; esac
+
+exec 3<&0
+"$BB" cat "$S/stdout" <&- 3<&- &
+OUT=$!
+"$BB" cat "$S/stderr" >&2 <&- 3<&- &
+ERR=$!
+IN=
+if [ -p "$S/stdin" ]; then
+  "$BB" cat <&3 3<&- >"$S/stdin" &
+  IN=$!
+fi
+exec 3<&-
+"$BB" cat "$S/status" >"$D/status.raw" </dev/null &
+ST=$!
+
+# Is signal $2 caught by process $1 (bit in SigCgt)?
+catches() {
+  cgt=0
+  while read -r key value; do [ "$key" = SigCgt: ] && cgt=$value; done </proc/$1/status 2>/dev/null
+  [ $(( (0x$cgt >> ($2 - 1)) & 1 )) -eq 1 ]
+}
+
+# Send signal $1 to the app: the init's first child. Before the app exists,
+# the init traps terminating signals itself; in the instant between its
+# trap reset and the fork, wait for the child to appear.
+forward() {
+  tries=0
+  while [ -d /proc/$INIT ]; do
+    app=
+    read -r app _ </proc/$INIT/task/$INIT/children 2>/dev/null
+    if [ -n "$app" ]; then kill -$1 $app 2>/dev/null; return; fi
+    if catches $INIT $1 || [ $tries -ge 200 ]; then kill -$1 $INIT 2>/dev/null; return; fi
+    tries=$((tries + 1))
+    "$BB" usleep 5000
+  done
+}
+
+for n in ${forwarded}; do trap "forward $n" $n; done
+
+# Wait for process $1, resuming after each forwarded signal.
+await() {
+  while kill -0 $1 2>/dev/null; do wait $1; done
+}
+
+echo $$ >"$D/monitor.ready"
+
+await $ST
+status=
+read -r status <"$D/status.raw" 2>/dev/null
+# No status means the init ended without reporting: only SIGKILL ends a PID 1 that way.
+case $status in ''|*[!0-9]*) status=137 ;; esac
+
+# A relay still blocked opening its FIFO (the app never started) needs a writer to see EOF.
+for fifo in "$S/stdout" "$S/stderr"; do exec 4<>"$fifo"; exec 4>&-; done
+await $OUT
+await $ERR
+[ -z "$IN" ] || kill $IN 2>/dev/null
+
+echo $status >"$D/exit-status.tmp" && "$BB" mv -f "$D/exit-status.tmp" "$D/exit-status"
+
+if [ $status -gt 128 ]; then
+  signal=$((status - 128))
+  case "${terminating}" in *" $signal "*)
+    trap - $signal
+    kill -$signal $$
+    ;;
+  esac
+fi
+exit $status
+`;
+}

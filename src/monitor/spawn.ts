@@ -1,0 +1,72 @@
+/**
+ * Starts the host monitor for a container whose init is already RUNNING and
+ * blocked on its start FIFO. The monitor is a direct child of this process,
+ * in a session of its own (setsid), with this process's fds 0, 1, 2 and no
+ * other: when this process exits it is reparented to the nearest subreaper
+ * (containerd's shim, conmon), which then reaps it with the container's status.
+ */
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { monitorPaths } from './layout.js';
+import { DEFAULT_HOST_BUSYBOX } from './prepare.js';
+
+export interface SpawnMonitorOptions {
+  readonly dir: string;
+  /** The LXC container name (on Proxmox: the VMID). */
+  readonly name: string;
+  readonly lxcPath: string;
+  readonly busybox?: string;
+  readonly lxcInfo?: string;
+  /** How long to wait for the monitor to report ready; default 10 s. */
+  readonly readyTimeoutMs?: number;
+}
+
+const POLL_MS = 10;
+
+async function readReadyPid(file: string): Promise<number | undefined> {
+  try {
+    const text = await readFile(file, 'utf8');
+    const pid = Number.parseInt(text.trim(), 10);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Returns the monitor's pid (for --pid-file) once its relays and signal traps are in place. */
+export async function spawnMonitor(options: SpawnMonitorOptions): Promise<number> {
+  const busybox = options.busybox ?? DEFAULT_HOST_BUSYBOX;
+  const paths = monitorPaths(options.dir);
+  const child = spawn(
+    busybox,
+    ['sh', paths.monitorScript, options.dir, options.name, options.lxcPath, busybox, options.lxcInfo ?? 'lxc-info'],
+    { detached: true, stdio: 'inherit' },
+  );
+  const pid = child.pid;
+  let exited: string | undefined;
+  child.once('exit', (code, signal) => {
+    exited = signal === null ? `exit status ${code ?? 'unknown'}` : `signal ${signal}`;
+  });
+  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+  let failure: Error | undefined;
+  void spawnError.then((err) => {
+    failure = err;
+  });
+  child.unref();
+
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 10_000);
+  while (Date.now() < deadline) {
+    if (failure !== undefined) throw new Error(`cannot start the container monitor: ${failure.message}`);
+    if (exited !== undefined) throw new Error(`the container monitor ended before it was ready (${exited})`);
+    if (pid !== undefined && (await readReadyPid(paths.readyFile)) === pid) return pid;
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+  if (pid !== undefined) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  throw new Error(`the container monitor did not become ready within ${options.readyTimeoutMs ?? 10_000} ms`);
+}
