@@ -29,7 +29,7 @@ for f in /proc/$$/fd/*; do
   n=\${f##*/}
   [ "$n" -gt 2 ] 2>/dev/null || continue
   flags=
-  while read -r key value; do [ "$key" = flags: ] && flags=$value; done </proc/$$/fdinfo/$n 2>/dev/null
+  while read -r key value; do [ "$key" = flags: ] && flags=$value; done 2>/dev/null </proc/$$/fdinfo/$n
   [ -n "$flags" ] || continue
   [ $(( 0$flags & 02000000 )) -ne 0 ] || eval "exec $n>&-"
 done
@@ -54,7 +54,7 @@ ST=$!
 # Is signal $2 caught by process $1 (bit in SigCgt)?
 catches() {
   cgt=0
-  while read -r key value; do [ "$key" = SigCgt: ] && cgt=$value; done </proc/$1/status 2>/dev/null
+  while read -r key value; do [ "$key" = SigCgt: ] && cgt=$value; done 2>/dev/null </proc/$1/status
   [ $(( (0x$cgt >> ($2 - 1)) & 1 )) -eq 1 ]
 }
 
@@ -65,7 +65,7 @@ forward() {
   tries=0
   while [ -d /proc/$INIT ]; do
     app=
-    read -r app _ </proc/$INIT/task/$INIT/children 2>/dev/null
+    read -r app _ 2>/dev/null </proc/$INIT/task/$INIT/children
     if [ -n "$app" ]; then kill -$1 $app 2>/dev/null; return; fi
     if catches $INIT $1 || [ $tries -ge 200 ]; then kill -$1 $INIT 2>/dev/null; return; fi
     tries=$((tries + 1))
@@ -84,7 +84,7 @@ echo $$ >"$D/monitor.ready"
 
 await $ST
 status=
-read -r status <"$D/status.raw" 2>/dev/null
+read -r status 2>/dev/null <"$D/status.raw"
 # No status means the init ended without reporting: only SIGKILL ends a PID 1 that way.
 case $status in ''|*[!0-9]*) status=137 ;; esac
 
