@@ -1,0 +1,78 @@
+/**
+ * renderInitScript and quoteShellWord, checked by running their output in
+ * Debian's busybox sh (the shell that runs them in the container).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { accessSync } from 'node:fs';
+import fc from 'fast-check';
+import { quoteShellWord, renderInitScript } from '../../src/monitor/index.js';
+
+const BUSYBOX = '/bin/busybox';
+
+function requireBusybox(): void {
+  try {
+    accessSync(BUSYBOX);
+  } catch {
+    throw new Error(`${BUSYBOX} not found: install Debian package busybox-static`);
+  }
+}
+
+/** What busybox sh makes of a list of quoted words: the argv it passes, NUL-separated. */
+function shellWords(quoted: readonly string[]): string[] {
+  const out = execFileSync(BUSYBOX, ['sh', '-c', `printf '%s\\0' ${quoted.join(' ')}`], { encoding: 'utf8' });
+  return out.split('\0').slice(0, -1);
+}
+
+test('quoteShellWord survives busybox sh for awkward words', () => {
+  requireBusybox();
+  const words = [`it's`, '"double"', '$HOME', '`id`', '$(id)', '', 'two\nlines', ' lead and trail ', '\\', '*', '~', '#x', "'", "''", 'a\tb'];
+  assert.deepEqual(shellWords(words.map(quoteShellWord)), words);
+});
+
+test('quoteShellWord survives busybox sh for arbitrary strings', () => {
+  requireBusybox();
+  fc.assert(
+    fc.property(fc.array(fc.string({ unit: 'binary', minLength: 0, maxLength: 20 }).filter((s) => !s.includes('\0')), { minLength: 1, maxLength: 8 }), (words) => {
+      assert.deepEqual(shellWords(words.map(quoteShellWord)), words);
+    }),
+    { numRuns: 60 },
+  );
+});
+
+test('quoteShellWord refuses NUL', () => {
+  assert.throws(() => quoteShellWord('a\0b'), /NUL/);
+});
+
+test('renderInitScript passes args and env to busybox env word for word', () => {
+  const args = ['/bin/sh', '-c', `echo "it's" $1`, 'x y', ''];
+  const env = ['PATH=/bin', 'A=with space', `Q=it's "q"`];
+  const script = renderInitScript({ args, env, cwd: '/srv/my dir' });
+  const line = script.split('\n').findIndex((l) => l.includes(' env \\'));
+  assert.ok(line >= 0, 'the script runs the app through busybox env');
+  // Re-read the command the script would run, as busybox sh parses it.
+  const command = script.split('\n').slice(line).join('\n').split(' 9>&-')[0] ?? '';
+  const words = shellWords([command.replace(/^'\/\.proxrun\/busybox' /, '')]);
+  assert.deepEqual(words, ['env', '-i', ...env, ...args]);
+  assert.match(script, /cd -- '\/srv\/my dir' \|\|/);
+  assert.match(script, /exec <\/dev\/null /, 'without stdin the app reads /dev/null');
+  assert.match(renderInitScript({ args, cwd: '/' }, { stdin: true }), /exec <'\/\.proxrun\/stdin' /);
+});
+
+test('renderInitScript opens the status FIFO before waiting for start, and reports the status', () => {
+  const lines = renderInitScript({ args: ['true'], cwd: '/' }).split('\n');
+  const statusOpen = lines.findIndex((l) => l.startsWith("exec 9>'/.proxrun/status'"));
+  const gate = lines.findIndex((l) => l.startsWith("read -r _ <'/.proxrun/start'"));
+  assert.ok(statusOpen >= 0 && gate > statusOpen, 'status FIFO opened first, then the start gate');
+  assert.ok(lines.includes('echo "$status" >&9'));
+  assert.ok(lines.includes('exit "$status"'));
+  assert.ok(lines.some((l) => l.startsWith("trap 'echo 143 >&9; exit 143' 15")), 'SIGTERM before start ends the init with 143');
+});
+
+test('renderInitScript refuses what it cannot run', () => {
+  assert.throws(() => renderInitScript({ args: [], cwd: '/' }), /process.args/);
+  assert.throws(() => renderInitScript({ args: ['A=b', 'x'], cwd: '/' }), /must not contain "="/);
+  assert.throws(() => renderInitScript({ args: ['x'], cwd: 'rel' }), /absolute/);
+  assert.throws(() => renderInitScript({ args: ['x'], env: ['NOEQUALS'], cwd: '/' }), /NAME=VALUE/);
+});
