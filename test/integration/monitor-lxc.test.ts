@@ -184,6 +184,18 @@ async function vmRssKiB(pid: number): Promise<number> {
   return Number(match[1]);
 }
 
+async function pssKiB(pid: number): Promise<number> {
+  const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const match = /^Pss:\s+(\d+) kB$/m.exec(rollup);
+  if (match?.[1] === undefined) throw new Error(`no Pss for ${pid}`);
+  return Number(match[1]);
+}
+
+async function parentOf(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
 async function treeRssKiB(root: number): Promise<{ total: number; pids: number[] }> {
   const pids = [root];
   for (let i = 0; i < pids.length; i++) pids.push(...(await childrenOf(pids[i] ?? 0)));
@@ -457,6 +469,10 @@ test('the monitor keeps no fd of its caller and stays small; a Node process woul
     afterStart: async (c) => {
       await appPid(c, 'sleep');
       rss = await treeRssKiB(c.monitorPid);
+      let pss = 0;
+      for (const pid of rss.pids) pss += await pssKiB(pid);
+      const lxcStartPid = await parentOf(c.initPid);
+      t.diagnostic(`monitor tree: Pss sum ${pss} KiB; LXC's own lxc-start for this container: VmRSS ${await vmRssKiB(lxcStartPid)} KiB`);
       for (const pid of rss.pids) {
         for (const fd of await readdir(`/proc/${pid}/fd`)) {
           const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
