@@ -61,6 +61,8 @@ interface Scenario {
   readonly privileged: boolean;
   readonly process: MonitoredProcess;
   readonly stdin?: string;
+  /** Release the start gate (default true). */
+  readonly start?: boolean;
   /** Runs after create (app gated), before releaseStart. */
   readonly beforeStart?: (c: RunningContainer) => Promise<void>;
   /** Runs after releaseStart, while the shim waits. */
@@ -286,8 +288,10 @@ async function runScenario(h: Harness, scenario: Scenario): Promise<Outcome> {
     assert.equal(lxcState(name, h.lxcPath), 'RUNNING');
     await scenario.beforeStart?.(running);
 
-    await releaseStart(dir);
-    await scenario.afterStart?.(running);
+    if (scenario.start !== false) {
+      await releaseStart(dir);
+      await scenario.afterStart?.(running);
+    }
     const status = await shimExit;
     const shimStatus = Number((await readFile(statusFile, 'utf8')).trim());
     assert.equal(shimStatus, status, `shim status file agrees (stderr: ${stderr})`);
@@ -386,6 +390,20 @@ for (const privileged of [false, true]) {
       });
       assert.equal(outcome.status, 143);
       assert.equal(outcome.recorded, 143);
+    });
+
+    test('SIGTERM before start ends the created container: 143, the app never ran', async () => {
+      const outcome = await runScenario(harness(), {
+        privileged,
+        start: false,
+        process: { args: ['/bin/sh', '-c', 'echo ran'], env: ['PATH=/bin'], cwd: '/', user: ROOT },
+        beforeStart: async (c) => {
+          process.kill(c.monitorPid, 'SIGTERM');
+        },
+      });
+      assert.equal(outcome.status, 143);
+      assert.equal(outcome.recorded, 143);
+      assert.equal(outcome.stdout, '', 'the app never ran');
     });
 
     test('SIGKILL to the app: 137', async () => {
