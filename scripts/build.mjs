@@ -21,13 +21,20 @@ try {
   commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
 } catch { /* not a git checkout */ }
 
+fs.rmSync('dist/chunks', { recursive: true, force: true });
 await build({
   entryPoints: ['src/cli/main.ts'],
   bundle: true,
   platform: 'node',
   target: 'node20',
   format: 'esm',
-  outfile: 'dist/proxrun.mjs',
+  // One entry file plus chunks that load only when a command needs them (backends, pino,
+  // validators): parsing one 800 KB file cost 12 ms on every call.
+  splitting: true,
+  outdir: 'dist',
+  entryNames: 'proxrun',
+  chunkNames: 'chunks/[name]-[hash]',
+  outExtension: { '.js': '.mjs' },
   minifySyntax: true,
   legalComments: 'none',
   define: {

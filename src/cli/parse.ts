@@ -141,7 +141,7 @@ function stopIndex(args: readonly string[], spec: CommandSpec, valueTaking: Read
 /** Parses one subcommand's arguments: flags before or after positionals, `--f v` and `--f=v`, unknown flags refused. */
 export function parseCommandArgs(spec: CommandSpec, argsIn: readonly string[]): ParsedCommand {
   const { long, valueTaking } = flagNames(spec);
-  const args = argsIn.map((a) => normalizeDashes(a, long));
+  const args = joinDashValues(argsIn.map((a) => normalizeDashes(a, long)), valueTaking);
   const stop = stopIndex(args, spec, valueTaking);
   const head = args.slice(0, stop);
   let rest = args.slice(stop);
@@ -160,7 +160,7 @@ export function parseCommandArgs(spec: CommandSpec, argsIn: readonly string[]): 
       'dot-notation': false,
       'parse-numbers': false,
       'parse-positional-numbers': false,
-      'duplicate-arguments-array': false,
+      'duplicate-arguments-array': true,
       'strip-aliased': true,
       'greedy-arrays': false,
       'halt-at-non-option': false,
@@ -170,9 +170,11 @@ export function parseCommandArgs(spec: CommandSpec, argsIn: readonly string[]): 
   for (const [key, value] of Object.entries(parsed)) {
     if (key === '_' || key === '--') continue;
     if (!long.has(key)) throw errInvalidArgument(`unknown flag for ${spec.name}: ${key.length === 1 ? '-' : '--'}${key}`);
-    if (typeof value === 'string' || typeof value === 'boolean' || value === undefined) flags[key] = value;
-    else if (Array.isArray(value)) flags[key] = value.map(String);
-    else flags[key] = String(value);
+    const repeatable = spec.arrays?.includes(key) === true;
+    if (Array.isArray(value)) {
+      // A repeated single-valued flag: the last one wins, as with Go's flag package.
+      flags[key] = repeatable ? value.map(String) : (value.length > 0 ? toFlagValue(value[value.length - 1]) : undefined);
+    } else flags[key] = toFlagValue(value);
   }
   for (const key of spec.strings ?? []) {
     if (flags[key] === '' && head.some((a) => a === `--${key}` || a === `-${key}`)) {
@@ -212,4 +214,23 @@ export function requirePositionals(cmd: ParsedCommand, spec: CommandSpec, min: n
   if (n < min) throw errInvalidArgument(`${spec.name}: ${min === 1 ? 'container id' : 'arguments'} missing (usage: proxrun ${spec.usage})`);
   if (n > max) throw errInvalidArgument(`${spec.name}: unexpected argument ${JSON.stringify(cmd.positionals[max])} (usage: proxrun ${spec.usage})`);
   return cmd.positionals;
+}
+
+function toFlagValue(value: unknown): string | boolean | undefined {
+  if (typeof value === 'string' || typeof value === 'boolean' || value === undefined) return value;
+  return String(value);
+}
+
+/** `--resources -` → `--resources=-`: the parser would otherwise not take a lone "-" as the value. */
+function joinDashValues(args: readonly string[], valueTaking: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? '';
+    const name = arg.replace(/^--?/, '');
+    if (arg.startsWith('-') && valueTaking.has(name) && args[i + 1] === '-') {
+      out.push(`${arg}=-`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
 }

@@ -1,6 +1,4 @@
 import fs from 'node:fs';
-import { formatProblem } from '../oci/problems.js';
-import { validateProxrunConfigSchema } from '../oci/schema-validate.js';
 import type { ProxrunConfig } from '../oci/spec.js';
 import { RuntimeError } from './errors.js';
 
@@ -17,7 +15,7 @@ export function configPath(env: NodeJS.ProcessEnv = process.env): string {
  * Reads and validates the configuration. A missing file means defaults; a file
  * that exists but is malformed or breaks the schema is an error naming the field.
  */
-export function loadConfig(file = configPath()): ProxrunConfig {
+export async function loadConfig(file = configPath()): Promise<ProxrunConfig> {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -31,6 +29,8 @@ export function loadConfig(file = configPath()): ProxrunConfig {
   } catch (err) {
     throw new RuntimeError('InvalidConfig', `proxrun config ${file}: invalid JSON: ${(err as Error).message}`);
   }
+  const { validateProxrunConfigSchema } = await import('../oci/schema-validate.js');
+  const { formatProblem } = await import('../oci/problems.js');
   const problems = validateProxrunConfigSchema(doc);
   if (problems.length > 0) {
     throw new RuntimeError('InvalidConfig', problems.map((p) => formatProblem(p, `proxrun config ${file}`)).join('; '));

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadConfig as loadSpecConfig } from '../oci/bundle.js';
-import { formatProblem, type Problem } from '../oci/problems.js';
+import type { Problem } from '../oci/problems.js';
 import type { Spec } from '../oci/spec.js';
 import { buildState, type OciState } from '../oci/state.js';
 import {
@@ -54,13 +53,13 @@ export class Runtime {
     this.store = new StateStore(globals.root);
   }
 
-  config(): ProxrunConfig {
-    this.configCache ??= loadConfig();
+  async config(): Promise<ProxrunConfig> {
+    this.configCache ??= await loadConfig();
     return this.configCache;
   }
 
-  private context(id: string): BackendContext {
-    return { globals: this.globals, config: this.config(), containerDir: this.store.containerDir(id) };
+  private async context(id: string): Promise<BackendContext> {
+    return { globals: this.globals, config: await this.config(), containerDir: this.store.containerDir(id) };
   }
 
   private async backendFor(record: ContainerRecord): Promise<Backend> {
@@ -85,9 +84,11 @@ export class Runtime {
    */
   async checkBundle(bundleDir: string, configFile?: string): Promise<{ problems: Problem[]; checked?: CheckedBundle }> {
     const bundle = path.resolve(bundleDir);
+    // The OCI validator is large: load it only for commands that read a bundle.
+    const { loadConfig: loadSpecConfig } = await import('../oci/bundle.js');
     const loaded = loadSpecConfig(bundle, configFile);
     if (!loaded.spec || loaded.problems.length > 0) return { problems: loaded.problems };
-    const config = this.config();
+    const config = await this.config();
     let backendName: BackendName;
     try {
       backendName = this.chooseBackend(loaded.spec, config);
@@ -105,6 +106,7 @@ export class Runtime {
     if (!fs.statSync(bundleDir).isDirectory()) throw errInvalidArgument(`bundle ${bundleDir} is not a directory`);
     const { problems, checked } = await this.checkBundle(bundleDir);
     if (!checked || problems.length > 0) {
+      const { formatProblem } = await import('../oci/problems.js');
       throw new RuntimeError('InvalidConfig', problems.map((p) => formatProblem(p)).join('; '));
     }
     return checked;
@@ -144,12 +146,12 @@ export class Runtime {
           noNewKeyring: options.noNewKeyring,
           preserveFds: options.preserveFds,
         };
-        record.backendData = await backend.create(request, this.context(id));
+        record.backendData = await backend.create(request, await this.context(id));
         delete record.creating;
         this.store.write(record);
       } catch (err) {
         await logDebug('create failed, removing what it made', { id, error: (err as Error).message });
-        await backend.delete(record, true, this.context(id)).catch(() => undefined);
+        await backend.delete(record, true, await this.context(id)).catch(() => undefined);
         this.store.remove(id);
         throw err;
       }
@@ -188,7 +190,7 @@ export class Runtime {
           preserveFds: options.preserveFds,
           detach: options.detach,
         },
-        this.context(id),
+        await this.context(id),
       );
     } catch (err) {
       await this.store.withLock(id, async () => this.store.remove(id));
@@ -197,7 +199,7 @@ export class Runtime {
     if (!options.detach) {
       // Like runc run without --keep: the container is gone once its process has exited.
       await this.store.withLock(id, async () => {
-        await backend.delete(record, true, this.context(id)).catch(() => undefined);
+        await backend.delete(record, true, await this.context(id)).catch(() => undefined);
         this.store.remove(id);
       });
     }
@@ -208,7 +210,7 @@ export class Runtime {
     const id = assertValidId(idArg);
     await this.store.withLock(id, async () => {
       const record = this.readComplete(id);
-      await (await this.backendFor(record)).start(record, this.context(id));
+      await (await this.backendFor(record)).start(record, await this.context(id));
     });
   }
 
@@ -221,7 +223,7 @@ export class Runtime {
 
   async status(record: ContainerRecord): Promise<BackendStatus> {
     if (record.creating) return { status: 'creating', pid: 0 };
-    return (await this.backendFor(record)).status(record, this.context(record.id));
+    return (await this.backendFor(record)).status(record, await this.context(record.id));
   }
 
   async state(idArg: string): Promise<OciState> {
@@ -239,7 +241,7 @@ export class Runtime {
         if (all) return;
         throw errNotRunning();
       }
-      await (await this.backendFor(record)).kill(record, signal, all, this.context(id));
+      await (await this.backendFor(record)).kill(record, signal, all, await this.context(id));
     });
   }
 
@@ -260,7 +262,7 @@ export class Runtime {
           throw new RuntimeError('NotStopped', `cannot delete container ${id} that is not stopped: ${status}`);
         }
       }
-      await backend.delete(record, force || record.creating === true, this.context(id));
+      await backend.delete(record, force || record.creating === true, await this.context(id));
       this.store.remove(id);
     });
   }
@@ -268,20 +270,20 @@ export class Runtime {
   async ps(idArg: string, format: 'table' | 'json', psArgs: string[]): Promise<void> {
     const id = assertValidId(idArg);
     const record = this.readComplete(id);
-    await (await this.backendFor(record)).ps(record, format, psArgs, this.context(id));
+    await (await this.backendFor(record)).ps(record, format, psArgs, await this.context(id));
   }
 
   async exec(idArg: string, request: ExecRequest): Promise<number> {
     const id = assertValidId(idArg);
     const record = this.readComplete(id);
-    return (await this.backendFor(record)).exec(record, request, this.context(id));
+    return (await this.backendFor(record)).exec(record, request, await this.context(id));
   }
 
   async pause(idArg: string): Promise<void> {
     const id = assertValidId(idArg);
     await this.store.withLock(id, async () => {
       const record = this.readComplete(id);
-      await (await this.backendFor(record)).pause(record, this.context(id));
+      await (await this.backendFor(record)).pause(record, await this.context(id));
     });
   }
 
@@ -289,7 +291,7 @@ export class Runtime {
     const id = assertValidId(idArg);
     await this.store.withLock(id, async () => {
       const record = this.readComplete(id);
-      await (await this.backendFor(record)).resume(record, this.context(id));
+      await (await this.backendFor(record)).resume(record, await this.context(id));
     });
   }
 
@@ -297,7 +299,7 @@ export class Runtime {
     const id = assertValidId(idArg);
     await this.store.withLock(id, async () => {
       const record = this.readComplete(id);
-      await (await this.backendFor(record)).update(record, resources, this.context(id));
+      await (await this.backendFor(record)).update(record, resources, await this.context(id));
     });
   }
 
@@ -314,7 +316,7 @@ export class Runtime {
 
   /** The default backend's own features, if it has any to add. */
   async backendFeatures(): Promise<Record<string, unknown> | null> {
-    const config = this.config();
+    const config = await this.config();
     const name = config.defaultBackend ?? DEFAULT_BACKEND;
     const backend = await loadBackend(name);
     return backend.features({ globals: this.globals, config, containerDir: '' });

@@ -37,7 +37,9 @@ export function jsonLineToText(line: string): string {
 
 async function getLogger(): Promise<Logger> {
   if (logger) return logger;
-  const { pino } = await import('pino');
+  // pino is CommonJS: bundled, its function is the default export; under plain Node it is also a named one.
+  const pinoModule = await import('pino');
+  const pino = (pinoModule.default ?? pinoModule.pino) as typeof pinoModule.pino;
   const { file, format, debug } = current;
   const fd = file ? fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_SYNC, 0o644) : 2;
   const destination = {

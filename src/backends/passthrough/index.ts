@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
-import { execa, type Options } from 'execa';
+import { execFile } from 'node:child_process';
+import type { Options } from 'execa';
 import type { Problem } from '../../oci/problems.js';
 import type {
   Backend,
@@ -78,6 +79,7 @@ class PassthroughBackend implements Backend {
   /** Runs the child with proxrun's stdio (and fds 3.. for preserve-fds); resolves to its exit status. */
   private async runInherited(ctx: BackendContext, args: string[], extraFds = 0): Promise<number> {
     const bin = this.binaryOrThrow(ctx);
+    const { execa } = await import('execa');
     const stdio: Array<'inherit' | number> = ['inherit', 'inherit', 'inherit'];
     for (let fd = 3; fd < 3 + extraFds; fd++) stdio.push(fd);
     const result = await execa(bin, args, { stdio: stdio as unknown as Options['stdio'], reject: false });
@@ -123,10 +125,8 @@ class PassthroughBackend implements Backend {
   async status(record: ContainerRecord, ctx: BackendContext): Promise<BackendStatus> {
     if (!this.knows(record, ctx)) return { status: 'stopped', pid: 0 };
     const bin = this.binaryOrThrow(ctx);
-    const result = await execa(bin, ['--root', path.join(ctx.containerDir, this.name), 'state', record.id], {
-      reject: false,
-      stdin: 'ignore',
-    });
+    // `state` runs on every poll: node's execFile loads nothing, where execa would cost a chunk load.
+    const result = await captureOutput(bin, ['--root', path.join(ctx.containerDir, this.name), 'state', record.id]);
     if (result.exitCode !== 0) {
       // The child lost the container (deleted behind our back): it is not running any more.
       if (/does not exist|not found|No such file/i.test(result.stderr)) return { status: 'stopped', pid: 0 };
@@ -192,6 +192,7 @@ class PassthroughBackend implements Backend {
 
   async update(record: ContainerRecord, resources: Buffer, ctx: BackendContext): Promise<void> {
     const bin = this.binaryOrThrow(ctx);
+    const { execa } = await import('execa');
     const result = await execa(bin, [...this.globalArgs(ctx, false), 'update', '--resources', '-', record.id], {
       input: resources,
       stdout: 'inherit',
@@ -205,7 +206,7 @@ class PassthroughBackend implements Backend {
   async features(ctx: BackendContext): Promise<Record<string, unknown> | null> {
     const bin = this.binary(ctx);
     if (!bin) return null;
-    const result = await execa(bin, ['features'], { reject: false, stdin: 'ignore' });
+    const result = await captureOutput(bin, ['features']);
     if (result.exitCode !== 0) return null; // crun 1.8 has no `features`
     try {
       return JSON.parse(result.stdout) as Record<string, unknown>;
@@ -243,4 +244,15 @@ function preservedFdCount(preserveFds: number): number {
 function lastLine(text: string): string {
   const lines = text.trim().split('\n');
   return lines[lines.length - 1] ?? '';
+}
+
+/** Runs a short command and collects its output (for `state` and `features`). */
+function captureOutput(bin: string, args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(bin, args, { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+      resolve({ exitCode: code, stdout, stderr });
+    });
+    child.stdin?.end();
+  });
 }

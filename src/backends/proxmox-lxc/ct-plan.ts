@@ -1,0 +1,45 @@
+import type { MonitoredProcess } from '../../monitor/index.js';
+import type { Problem } from '../../oci/problems.js';
+import type { PveParams } from '../../proxmox/client.js';
+
+/**
+ * What an OCI spec becomes on Proxmox: the output of translate.ts (a pure function),
+ * the input of the proxmox-lxc backend. Rootfs delivery (template upload or a
+ * node-local directory volume) adds `ostemplate`/`rootfs` itself.
+ */
+export interface CtPlan {
+  /** Parameters for POST /nodes/{node}/lxc (`pct create`), without vmid, ostemplate and rootfs. */
+  createParams: PveParams;
+  /** Raw `lxc.*` entries written into `<pveDir>/nodes/<node>/lxc/<vmid>.conf`, in order. */
+  rawLxc: Array<[string, string]>;
+  /** `io.proxrun.pve.node`, when the container must go to a given node. */
+  node?: string;
+  /** Storage for the rootfs (`io.proxrun.pve.storage`, else the configured one). */
+  storage?: string;
+  /** Rootfs size in GiB for archive delivery (0 = a plain directory). */
+  rootfsSizeGiB: number;
+  /** Whether the rootfs is mounted read-only (root.readonly). */
+  readonlyRoot: boolean;
+  /** The process the monitor's init runs at start. */
+  process: MonitoredProcess;
+  /** Signal a shutdown-style stop sends (from `org.opencontainers.image.stopSignal`, default SIGTERM). */
+  stopSignal: string;
+  /** Fields accepted only because the config says `lenient: true`, one line each, for the log. */
+  warnings: string[];
+}
+
+export interface TranslateResult {
+  /** Present only when there are no problems. */
+  plan?: CtPlan;
+  /** Fields the backend cannot honour (fail closed), each naming the JSON path. */
+  problems: Problem[];
+}
+
+export interface TranslateOptions {
+  /** The container id (a fallback hostname source). */
+  containerId: string;
+  /** Turns refusals into warnings. */
+  lenient: boolean;
+  /** Default rootfs storage from the proxrun config. */
+  storage: string;
+}
