@@ -24,6 +24,16 @@ export interface CtPlan {
   process: MonitoredProcess;
   /** Signal a shutdown-style stop sends (from `org.opencontainers.image.stopSignal`, default SIGTERM). */
   stopSignal: string;
+  /**
+   * `process.noNewPrivileges`. Proxmox has no raw key for it (`lxc.no_new_privs` is not on its
+   * allow-list): the backend must apply it when it starts the app (e.g. `busybox setpriv --nnp`).
+   */
+  noNewPrivileges?: boolean;
+  /**
+   * `process.oomScoreAdj`, when set. Proxmox has no option for it: the backend writes it to
+   * `/proc/<init pid>/oom_score_adj` from the host before releasing the start, so the app inherits it.
+   */
+  oomScoreAdj?: number;
   /** Fields accepted only because the config says `lenient: true`, one line each, for the log. */
   warnings: string[];
 }
@@ -42,4 +52,10 @@ export interface TranslateOptions {
   lenient: boolean;
   /** Default rootfs storage from the proxrun config. */
   storage: string;
+  /**
+   * What each bind-mount source is (`file` or `dir`), keyed by the source path, as the backend
+   * found by stat. A source not listed is guessed from its destination (`/etc/hosts`,
+   * `/etc/resolv.conf`, `/etc/hostname` and `/run/.containerenv` are files, the rest folders).
+   */
+  sourceKinds?: Readonly<Record<string, 'file' | 'dir'>>;
 }
