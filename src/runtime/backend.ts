@@ -106,6 +106,8 @@ export async function loadBackend(name: BackendName): Promise<Backend> {
       const { createPassthroughBackend } = await import('../backends/passthrough/index.js');
       return createPassthroughBackend(name);
     }
+    case 'proxmox-lxc':
+      return (await import('../backends/proxmox-lxc/index.js')).createProxmoxLxcBackend();
     default:
       throw new (await import('./errors.js')).RuntimeError('Unsupported', `backend ${name} is not available in this build of proxrun`);
   }

@@ -1,0 +1,157 @@
+/**
+ * The proxmox-lxc backend: each bundle becomes a Proxmox LXC container whose
+ * app is run, watched and signalled through the per-container monitor
+ * (docs/monitor-design.md). Proxmox is reached through PveOps; LXC facts
+ * (init pid, cgroup) are read locally, since proxrun runs on the node.
+ */
+import { writeFile } from 'node:fs/promises';
+import { releaseStart } from '../../monitor/index.js';
+import type { Problem } from '../../oci/problems.js';
+import type { Spec } from '../../oci/spec.js';
+import type { Backend, BackendContext, BackendStatus, CreateRequest, ExecRequest } from '../../runtime/backend.js';
+import { errNotRunning, errUnsupported, RuntimeError } from '../../runtime/errors.js';
+import { logWarning } from '../../runtime/log.js';
+import type { ContainerRecord } from '../../runtime/state-store.js';
+import { loadContainerData, saveProgress, startedMarker, type LxcContainerData } from './container-data.js';
+import { containerStatus } from './container-status.js';
+import { createContainer } from './create-container.js';
+import type { TranslateResult } from './ct-plan.js';
+import { destroyContainer } from './destroy-container.js';
+import { hookStateJson } from './hook-state.js';
+import { runHooks } from './hooks.js';
+import { cgroupDirOf, cgroupPids, initPid } from './lxc-local.js';
+import { signalMonitor } from './monitor-process.js';
+import { openPveOps } from './open-pve-ops.js';
+import { translateSpec } from './translate.js';
+import { resolveSettings, type LxcBackendSettings } from './settings.js';
+
+export function createProxmoxLxcBackend(): Backend {
+  return new ProxmoxLxcBackend();
+}
+
+function settingsOrThrow(ctx: BackendContext): LxcBackendSettings {
+  const { settings, problems } = resolveSettings(ctx.config);
+  if (settings === undefined) throw new RuntimeError('InvalidConfig', problems.join('; '));
+  return settings;
+}
+
+function translate(spec: Spec, id: string, ctx: BackendContext, settings: LxcBackendSettings | undefined): TranslateResult {
+  return translateSpec(spec, { containerId: id, lenient: ctx.config.lenient === true, storage: settings?.storage ?? 'local' });
+}
+
+class ProxmoxLxcBackend implements Backend {
+  readonly name = 'proxmox-lxc' as const;
+
+  async check(spec: Spec, ctx: BackendContext): Promise<Problem[]> {
+    const { settings, problems: configProblems } = resolveSettings(ctx.config);
+    const problems: Problem[] = configProblems.map((message) => ({ path: '', message }));
+    problems.push(...translate(spec, 'check', ctx, settings).problems);
+    return problems;
+  }
+
+  async create(req: CreateRequest, ctx: BackendContext): Promise<Record<string, unknown>> {
+    const settings = settingsOrThrow(ctx);
+    if (req.consoleSocket !== undefined || req.spec.process?.terminal === true) {
+      throw errUnsupported('proxmox-lxc: terminal mode (process.terminal, --console-socket) is not supported: no pty relay yet; run without -t');
+    }
+    if (req.preserveFds > 0) throw errUnsupported('proxmox-lxc: --preserve-fds is not supported (the app runs in a Proxmox container, not as a child)');
+    const { plan, problems } = translate(req.spec, req.record.id, ctx, settings);
+    if (plan === undefined) throw new RuntimeError('InvalidConfig', problems.map((p) => `config.json: ${p.path}: ${p.message}`).join('; '));
+    for (const warning of plan.warnings) await logWarning(warning);
+    try {
+      const data = await createContainer({ req, plan, settings, ops: openPveOps(ctx.config), containerDir: ctx.containerDir });
+      return { ...data };
+    } catch (err) {
+      throw new RuntimeError('Backend', `proxmox-lxc create: ${(err as Error).message}`);
+    }
+  }
+
+  private data(record: ContainerRecord, ctx: BackendContext): LxcContainerData {
+    return loadContainerData(record.backendData, ctx.containerDir);
+  }
+
+  async start(record: ContainerRecord, ctx: BackendContext): Promise<void> {
+    const settings = settingsOrThrow(ctx);
+    const data = this.data(record, ctx);
+    const { status, pid } = await containerStatus(data, settings.lxcPath, ctx.containerDir);
+    if (status === 'stopped') throw new RuntimeError('Stopped', 'cannot start a container that has stopped');
+    if (status !== 'created') throw new RuntimeError('Running', 'cannot start an already running container');
+    try {
+      await releaseStart(data.monitorDir ?? '');
+    } catch (err) {
+      throw new RuntimeError('Backend', `proxmox-lxc start: ${(err as Error).message}`);
+    }
+    await writeFile(startedMarker(ctx.containerDir), '', { mode: 0o600 });
+    const state = hookStateJson(record, 'running', pid, data.vmid, data.node);
+    await runHooks('poststart', data.hooks?.poststart, state).catch((err: Error) => logWarning(err.message));
+  }
+
+  async status(record: ContainerRecord, ctx: BackendContext): Promise<BackendStatus> {
+    const settings = settingsOrThrow(ctx);
+    return containerStatus(this.data(record, ctx), settings.lxcPath, ctx.containerDir);
+  }
+
+  async kill(record: ContainerRecord, signal: number, all: boolean, ctx: BackendContext): Promise<void> {
+    const settings = settingsOrThrow(ctx);
+    const data = this.data(record, ctx);
+    if (all) {
+      const pid = data.vmid === undefined ? undefined : await initPid(settings.lxcPath, data.vmid);
+      const cgroup = pid === undefined ? undefined : await cgroupDirOf(pid);
+      for (const member of cgroup === undefined ? [] : await cgroupPids(cgroup)) {
+        try {
+          process.kill(member, signal);
+        } catch {
+          // ended meanwhile
+        }
+      }
+      return;
+    }
+    if (data.monitorPid === undefined || data.monitorDir === undefined || !(await signalMonitor(data.monitorPid, data.monitorDir, signal))) {
+      throw errNotRunning();
+    }
+  }
+
+  async delete(record: ContainerRecord, _force: boolean, ctx: BackendContext): Promise<void> {
+    const settings = settingsOrThrow(ctx);
+    const data = this.data(record, ctx);
+    try {
+      await destroyContainer(data, settings, openPveOps(ctx.config));
+    } catch (err) {
+      throw new RuntimeError('Backend', `proxmox-lxc delete: ${(err as Error).message}`);
+    }
+    saveProgress(ctx.containerDir, {});
+    if ((data.hooks?.poststop.length ?? 0) > 0) {
+      const state = hookStateJson(record, 'stopped', 0, data.vmid, data.node);
+      await runHooks('poststop', data.hooks?.poststop, state).catch((err: Error) => logWarning(err.message));
+    }
+  }
+
+  async ps(record: ContainerRecord, format: 'table' | 'json', _psArgs: string[], ctx: BackendContext): Promise<void> {
+    const settings = settingsOrThrow(ctx);
+    const data = this.data(record, ctx);
+    const pid = data.vmid === undefined ? undefined : await initPid(settings.lxcPath, data.vmid);
+    const cgroup = pid === undefined ? undefined : await cgroupDirOf(pid);
+    const pids = cgroup === undefined ? [] : await cgroupPids(cgroup);
+    process.stdout.write(format === 'json' ? `${JSON.stringify(pids)}\n` : `PID\n${pids.map((p) => `${p}\n`).join('')}`);
+  }
+
+  async exec(_record: ContainerRecord, _req: ExecRequest, _ctx: BackendContext): Promise<number> {
+    throw errUnsupported('proxmox-lxc: exec is not implemented yet');
+  }
+
+  async pause(_record: ContainerRecord, _ctx: BackendContext): Promise<void> {
+    throw errUnsupported('proxmox-lxc: pause is not implemented yet');
+  }
+
+  async resume(_record: ContainerRecord, _ctx: BackendContext): Promise<void> {
+    throw errUnsupported('proxmox-lxc: resume is not implemented yet');
+  }
+
+  async update(_record: ContainerRecord, _resources: Buffer, _ctx: BackendContext): Promise<void> {
+    throw errUnsupported('proxmox-lxc: update is not implemented yet');
+  }
+
+  async features(_ctx: BackendContext): Promise<Record<string, unknown> | null> {
+    return null;
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * Removes everything create made, in an order that lets the monitor report on
+ * its own: the CT is destroyed with force and purge (a running init ends, the
+ * monitor records the status and exits), then a monitor still alive is killed
+ * with its relays, then the monitor folder and any base template go.
+ * Safe to repeat: whatever is already gone is skipped.
+ */
+import { rm } from 'node:fs/promises';
+import type { LxcContainerData } from './container-data.js';
+import { killMonitorGroup } from './monitor-process.js';
+import { isMissingGuest, type PveOps } from './pve-ops.js';
+import type { LxcBackendSettings } from './settings.js';
+
+export async function destroyContainer(data: LxcContainerData, settings: LxcBackendSettings, ops: PveOps): Promise<void> {
+  const failures: string[] = [];
+  if (data.vmid !== undefined) {
+    try {
+      await ops.destroyCt(data.node ?? settings.node, data.vmid, { force: true, purge: true });
+    } catch (err) {
+      if (!isMissingGuest(err)) failures.push((err as Error).message);
+    }
+  }
+  if (data.monitorPid !== undefined && data.monitorDir !== undefined) await killMonitorGroup(data.monitorPid, data.monitorDir);
+  if (data.monitorDir !== undefined) await rm(data.monitorDir, { recursive: true, force: true });
+  if (data.templateVolid !== undefined) {
+    try {
+      await ops.deleteVolume(data.node ?? settings.node, data.templateStorage ?? settings.templateStorage, data.templateVolid);
+    } catch (err) {
+      if (!isMissingGuest(err)) failures.push((err as Error).message);
+    }
+  }
+  if (failures.length > 0) throw new Error(failures.join('; '));
+}

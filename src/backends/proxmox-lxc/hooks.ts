@@ -1,0 +1,50 @@
+/**
+ * Runs OCI hooks on the host, as runc does: `path` with `args` (args[0] is
+ * argv[0]) and exactly `env`, the state JSON on stdin, killed after `timeout`
+ * seconds. A failure is one line naming the hook kind and path.
+ */
+import { spawn } from 'node:child_process';
+import type { Hook } from '../../oci/spec.js';
+
+export async function runHooks(kind: string, hooks: readonly Hook[] | undefined, stateJson: string): Promise<void> {
+  for (const [index, hook] of (hooks ?? []).entries()) await runHook(`${kind}[${index}] ${hook.path}`, hook, stateJson);
+}
+
+function runHook(label: string, hook: Hook, stateJson: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const args = hook.args ?? [hook.path];
+    const child = spawn(hook.path, args.slice(1), {
+      argv0: args[0] ?? hook.path,
+      env: Object.fromEntries((hook.env ?? []).map((entry) => {
+        const eq = entry.indexOf('=');
+        return eq < 0 ? [entry, ''] : [entry.slice(0, eq), entry.slice(eq + 1)];
+      })),
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    let timedOut = false;
+    child.stderr?.on('data', (chunk: Buffer) => {
+      if (stderr.length < 4096) stderr += chunk.toString('utf8');
+    });
+    const timer = hook.timeout === undefined ? undefined : setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, hook.timeout * 1000);
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(stateJson);
+    child.once('error', (err) => {
+      if (timer) clearTimeout(timer);
+      reject(new Error(`hook ${label}: ${err.message}`));
+    });
+    child.once('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      if (timedOut) reject(new Error(`hook ${label}: timed out after ${hook.timeout ?? 0} s`));
+      else if (code === 0) resolve();
+      else {
+        const why = signal === null ? `exit status ${code ?? 'unknown'}` : `signal ${signal}`;
+        const said = stderr.trim().split('\n').at(-1);
+        reject(new Error(`hook ${label}: ${why}${said ? `: ${said}` : ''}`));
+      }
+    });
+  });
+}

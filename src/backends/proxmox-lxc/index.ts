@@ -1,0 +1,1 @@
+export { createProxmoxLxcBackend } from './backend.js';

@@ -1,0 +1,72 @@
+/**
+ * The `proxmox` section of the proxrun config as the proxmox-lxc backend uses
+ * it: defaults filled in, and every value it needs checked, each problem
+ * naming the config key.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ProxrunConfig } from '../../runtime/config.js';
+
+export interface LxcBackendSettings {
+  readonly transport: 'cli' | 'api';
+  readonly node: string;
+  readonly storage: string;
+  readonly templateStorage: string;
+  readonly cliPath: string;
+  readonly lxcPath: string;
+  readonly pveDir: string;
+  readonly vmidRange: readonly [number, number];
+  readonly timeoutSeconds: number;
+}
+
+export const DEFAULT_VMID_RANGE: readonly [number, number] = [100000, 199999];
+
+/** Settings with defaults, or a list of one-line problems naming the `proxmox.*` key. */
+export function resolveSettings(config: ProxrunConfig): { settings?: LxcBackendSettings; problems: string[] } {
+  const pve = config.proxmox;
+  if (pve === undefined) {
+    return { problems: ['proxrun config: proxmox: missing; the proxmox-lxc backend needs the proxmox section (node, storage, cliPath, lxcPath, pveDir, vmidRange)'] };
+  }
+  const settings: LxcBackendSettings = {
+    transport: pve.transport ?? 'cli',
+    node: pve.node ?? os.hostname().split('.')[0] ?? 'localhost',
+    storage: pve.storage ?? 'local',
+    templateStorage: pve.templateStorage ?? pve.storage ?? 'local',
+    cliPath: pve.cliPath ?? '/usr/sbin',
+    lxcPath: pve.lxcPath ?? '/var/lib/lxc',
+    pveDir: pve.pveDir ?? '/etc/pve',
+    vmidRange: pve.vmidRange ?? DEFAULT_VMID_RANGE,
+    timeoutSeconds: pve.timeoutSeconds ?? 120,
+  };
+  const problems: string[] = [];
+  const [low, high] = settings.vmidRange;
+  if (low > high) problems.push(`proxrun config: proxmox.vmidRange: lowest ${low} is above highest ${high}`);
+  for (const [key, dir] of [['lxcPath', settings.lxcPath], ['pveDir', settings.pveDir], ['cliPath', settings.cliPath]] as const) {
+    if (!path.isAbsolute(dir)) problems.push(`proxrun config: proxmox.${key}: ${JSON.stringify(dir)} is not an absolute path`);
+    else if (!isDirectory(dir)) problems.push(`proxrun config: proxmox.${key}: ${dir} is not a directory on this node`);
+  }
+  if (settings.transport === 'cli' && isDirectory(settings.cliPath)) {
+    for (const tool of ['pct', 'pvesm']) {
+      if (!isExecutable(path.join(settings.cliPath, tool))) problems.push(`proxrun config: proxmox.cliPath: ${settings.cliPath} has no executable ${tool}`);
+    }
+  }
+  return problems.length > 0 ? { problems } : { settings, problems };
+}
+
+function isDirectory(dir: string): boolean {
+  try {
+    return fs.statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
