@@ -148,7 +148,55 @@ async function pct(args: string[]): Promise<number> {
     if (r.error) throw new CliExit(255, `lxc-attach: ${r.error.message}`);
     return r.status ?? 128 + 9;
   }
-  const { pos, opts } = parseArgs(restArgs, ['verbose', 'force', 'purge', 'current', 'forceStop', 'skiplock', 'debug', 'start']);
+  const { pos, opts } = parseArgs(restArgs, ['verbose', 'force', 'purge', 'current', 'forceStop', 'skiplock', 'debug', 'start', 'destroy-unreferenced-disks']);
+  if (verb === 'push' || verb === 'pull') {
+    const [vmid, from, to] = need(pos, ['vmid', verb === 'push' ? 'file' : 'path', 'destination'], `pct ${verb} <vmid> <${verb === 'push' ? 'file' : 'path'}> <destination> [OPTIONS]`);
+    await api('GET', `${base(vmid ?? '')}/config`);
+    const files = await import('./cli-files.js');
+    try {
+      if (verb === 'push') {
+        const one = (k: string): string | undefined => opts[k]?.[0];
+        const o: { user?: string; group?: string; perms?: string } = {};
+        for (const k of ['user', 'group', 'perms'] as const) {
+          const v = one(k);
+          if (v !== undefined) o[k] = v;
+        }
+        await files.pctPush(layout.node(node), Number(vmid), from ?? '', to ?? '', o);
+      } else await files.pctPull(layout.node(node), Number(vmid), from ?? '', to ?? '');
+    } catch (err) {
+      throw new CliExit(255, (err as Error).message);
+    }
+    return 0;
+  }
+  if (verb === 'mount') {
+    const [vmid] = need(pos, ['vmid'], 'pct mount <vmid>');
+    const conf = (await api('GET', `${base(vmid ?? '')}/config`)) as Record<string, Json>;
+    if (conf['lock'] !== undefined) throw new CliExit(255, `CT is locked (${String(conf['lock'])})`);
+    const files = await import('./cli-files.js');
+    const nodes = layout.readSettings().nodes;
+    let dir: string;
+    try {
+      files.setLock(layout.pveDir, nodes, node, Number(vmid), 'mounted');
+      try {
+        dir = await files.pctMount(layout.node(node), layout.localStorage(node), Number(vmid), files.configFromApi(conf));
+      } catch (err) {
+        files.setLock(layout.pveDir, nodes, node, Number(vmid), undefined);
+        throw err;
+      }
+    } catch (err) {
+      throw new CliExit(255, (err as Error).message);
+    }
+    process.stdout.write(`mounted CT ${vmid} in '${dir}'\n`);
+    return 0;
+  }
+  if (verb === 'unmount') {
+    const [vmid] = need(pos, ['vmid'], 'pct unmount <vmid>');
+    const conf = (await api('GET', `${base(vmid ?? '')}/config`)) as Record<string, Json>;
+    const files = await import('./cli-files.js');
+    await files.pctUnmount(layout.node(node), Number(vmid));
+    if (conf['lock'] === 'mounted') files.setLock(layout.pveDir, layout.readSettings().nodes, node, Number(vmid), undefined);
+    return 0;
+  }
   if (verb === 'list') {
     need(pos, [], 'pct list');
     const list = (await api('GET', `/nodes/${node}/lxc`)) as Array<{ vmid: number; status: string; lock?: string; name?: string }>;

@@ -9,6 +9,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { newSecrets, type Secrets } from './auth.js';
 import { SimLayout, type DaemonSettings, type SimInfo } from './sim-layout.js';
+import { netnsName } from './sim-netns.js';
 import { FAULT_MODES, readFaults, writeFaults, type FaultMode, type FaultRule } from './faults.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -83,7 +84,9 @@ async function start(opts: Record<string, string | true>): Promise<void> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) die(`--port: '${String(opts['port'])}' is not a port number`);
   const layout = new SimLayout(root);
   if (fs.existsSync(layout.pidFile)) die(`a simulator already runs in ${root} (stop it first)`);
-  fs.mkdirSync(root, { recursive: true, mode: 0o700 });
+  fs.mkdirSync(root, { recursive: true, mode: 0o711 });
+  // Unprivileged CTs' mapped root must reach its rootfs below the lxcPath; secrets stay 0600 files.
+  fs.chmodSync(root, 0o711);
   const dist = path.join(repoRoot(), 'dist', 'pve-sim');
   const daemonBundle = path.join(dist, 'daemon.mjs');
   const cliBundle = path.join(dist, 'cli.mjs');
@@ -93,15 +96,18 @@ async function start(opts: Record<string, string | true>): Promise<void> {
   }
   const secrets: Secrets = fs.existsSync(layout.secretsFile) ? (JSON.parse(fs.readFileSync(layout.secretsFile, 'utf8')) as Secrets) : newSecrets();
   fs.writeFileSync(layout.secretsFile, JSON.stringify(secrets), { mode: 0o600 });
-  const schemaFile = path.resolve(repoRoot(), '../shared/reference/pve-api/apidata-pve9.1.json');
+  const schemaOpt = typeof opts['schema'] === 'string' ? opts['schema'] : process.env['PVE_SIM_SCHEMA'];
+  const schemaFile = path.resolve(schemaOpt ?? path.resolve(repoRoot(), '../shared/reference/pve-api/apidata-pve9.1.json'));
   const delayEnv = process.env['PVE_SIM_AUTH_DELAY_MS'];
   const settings: DaemonSettings = {
     nodes,
     port,
     authFailDelayMs: typeof opts['auth-delay-ms'] === 'string' ? Number(opts['auth-delay-ms']) : delayEnv !== undefined ? Number(delayEnv) : 3000,
+    netns: netnsName(root),
     ...(fs.existsSync(schemaFile) ? { schemaFile } : {}),
   };
-  if (!settings.schemaFile) process.stderr.write(`pve-sim: ${schemaFile} not found: the simulator's own parameter rules apply\n`);
+  if (settings.schemaFile) process.stderr.write(`pve-sim: checking every request against the official API schema ${schemaFile}\n`);
+  else process.stderr.write(`pve-sim: official API schema ${schemaFile} not found: the simulator's own parameter rules apply\n`);
   fs.writeFileSync(layout.settingsFile, JSON.stringify(settings));
   for (const node of nodes) {
     const p = layout.node(node);

@@ -19,7 +19,8 @@ import { initDirStorage } from './volumes.js';
 import type { SimContext } from './sim-context.js';
 import { appendRequest, maskArgv } from './request-log.js';
 import { ApiError } from './api-error.js';
-import { stopAllContainers } from './sim-shutdown.js';
+import { stopAllContainers, stopMonitords } from './sim-shutdown.js';
+import { createSimNetns, removeSimNetns, SIM_BRIDGES } from './sim-netns.js';
 
 const root = process.argv[2];
 if (!root) {
@@ -47,6 +48,13 @@ const ctx: SimContext = {
   storages: (node) => [layout.localStorage(node)],
   nodePaths: (node) => layout.node(node),
 };
+try {
+  await createSimNetns(settings.netns);
+  ctx.netns = settings.netns;
+  log(`network namespace '${settings.netns}' with bridge ${SIM_BRIDGES.join(', ')}: netN devices are attached there`);
+} catch (err) {
+  log(`no network namespace of its own (${(err as Error).message}): containers get no network`);
+}
 for (const node of settings.nodes) {
   const p = layout.node(node);
   for (const dir of [p.lxcPath, p.runDir, p.qemuRunDir]) fs.mkdirSync(dir, { recursive: true });
@@ -165,6 +173,12 @@ async function shutdown(): Promise<void> {
     await stopAllContainers(ctx);
   } catch (err) {
     log(`while stopping containers: ${(err as Error).message}`);
+  }
+  try {
+    await stopMonitords(ctx);
+    await removeSimNetns(settings.netns);
+  } catch (err) {
+    log(`while cleaning up: ${(err as Error).message}`);
   }
   for (const s of hanging) s.destroy();
   tlsServer.close();

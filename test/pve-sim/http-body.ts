@@ -61,7 +61,9 @@ function readMultipart(req: IncomingMessage, uploadDir: string): Promise<ParsedB
     bb.on('field', (name, value) => addParam(params, name, value));
     bb.on('file', (name, stream, info) => {
       const target = path.join(uploadDir, `pveupload-${randomBytes(8).toString('hex')}`);
-      files[name] = { path: target, filename: info.filename ?? "upload" };
+      files[name] = { path: target, filename: info.filename ?? 'upload' };
+      // pve-http-server hands the upload's file name to the handler as the parameter itself.
+      addParam(params, name, info.filename ?? 'upload');
       writes.push(
         new Promise((res, rej) => {
           const out = fs.createWriteStream(target);

@@ -308,10 +308,9 @@ export const destroyCt: Handler = async (req) => {
   const state = await ctx.runtime.state(ctx.nodePaths(loc.node), loc.vmid);
   if (state.running && !force) throw plainError(`unable to destroy CT ${loc.vmid} - container is running`);
   return ctx.tasks.start(loc.node, 'vzdestroy', String(loc.vmid), req.identity.user, async (task) => {
-    if ((await ctx.runtime.state(ctx.nodePaths(loc.node), loc.vmid)).running) {
-      task.log(`forced to stop CT ${loc.vmid} before destroying!`);
-      await ctx.runtime.stop(ctx.nodePaths(loc.node), loc.vmid);
-    }
+    if ((await ctx.runtime.state(ctx.nodePaths(loc.node), loc.vmid)).running) task.log(`forced to stop CT ${loc.vmid} before destroying!`);
+    // Also for a CT that ended by itself: waits for lxc-start to go and unmounts what is left.
+    await ctx.runtime.stop(ctx.nodePaths(loc.node), loc.vmid);
     const current = ctx.store.read(loc);
     await freeVolumes(ctx, loc.node, ownedVolumes(current.config), task.log);
     fs.rmSync(path.join(ctx.nodePaths(loc.node).lxcPath, String(loc.vmid)), { recursive: true, force: true });
@@ -398,6 +397,7 @@ async function startWorker(ctx: SimContext, loc: GuestLocation, task: TaskContex
       node,
       resolveVolume: (volid) => resolveVolumeId(ctx.storages(loc.node), volid),
       log: task.log,
+      ...(ctx.netns !== undefined ? { netns: ctx.netns } : {}),
     },
     config,
   );

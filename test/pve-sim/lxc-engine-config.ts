@@ -49,6 +49,8 @@ export interface LxcConfigContext {
   netns?: string;
   /** Extra hooks the engine installs (the post-stop unmount). */
   postStopHook?: string;
+  /** The `script.up` hook that moves a veth's host end into `netns` onto its bridge (sim-netns.ts). */
+  netUpHook?: string;
 }
 
 /** The generated config plus notes for the task log. */
@@ -157,7 +159,9 @@ function networkEntries(vmid: number, conf: PveGuestConfig, ctx: LxcConfigContex
     if (!net.name) throw new Error(`${key}: missing property 'name'`);
     const p = `lxc.net.${n}`;
     out.push([`${p}.type`, 'veth'], [`${p}.veth.pair`, `veth${vmid}i${n}`], [`${p}.name`, net.name]);
-    if (net.bridge) out.push([`${p}.link`, net.bridge]);
+    // The bridge lives in the simulator's namespace: the up hook attaches the host end there
+    // (lxc.net.N.link would name a bridge of the host's own namespace).
+    if (ctx.netUpHook !== undefined) out.push([`${p}.script.up`, `${ctx.netUpHook} ${ctx.netns} ${net.bridge ?? '-'}`]);
     if (net.hwaddr) out.push([`${p}.hwaddr`, net.hwaddr]);
     if (net.mtu) out.push([`${p}.mtu`, net.mtu]);
     if (boolProp(net['host-managed'], false)) {

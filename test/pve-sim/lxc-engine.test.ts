@@ -66,10 +66,11 @@ describe('generateLxcConfig', () => {
     assert.deepEqual(values(plain.entries, 'lxc.idmap'), []);
     assert.deepEqual(values(plain.entries, 'lxc.uts.name'), ['CT101']);
     assert.ok(plain.notes.some((n) => /net0 ignored/.test(n)));
-    const inNs = generateLxcConfig(101, conf, { lxcPath: '/l', support: V1, netns: 'pvesim' });
+    const inNs = generateLxcConfig(101, conf, { lxcPath: '/l', support: V1, netns: 'pvesim', netUpHook: '/l/101/net-up' });
     assert.deepEqual(values(inNs.entries, 'lxc.net.0.type'), ['veth']);
     assert.deepEqual(values(inNs.entries, 'lxc.net.0.veth.pair'), ['veth101i0']);
-    assert.deepEqual(values(inNs.entries, 'lxc.net.0.link'), ['vmbr0']);
+    assert.deepEqual(values(inNs.entries, 'lxc.net.0.link'), [], 'the bridge is not one of the host');
+    assert.deepEqual(values(inNs.entries, 'lxc.net.0.script.up'), ['/l/101/net-up pvesim vmbr0']);
     assert.deepEqual(values(inNs.entries, 'lxc.net.0.ipv4.address'), ['10.0.0.5/24']);
     assert.deepEqual(values(inNs.entries, 'lxc.net.0.ipv4.gateway'), ['10.0.0.1']);
   });

@@ -22,6 +22,7 @@ import {
 } from './lxc-engine-config.js';
 import { resolveInRoot } from './template.js';
 import { isMountPoint, mountVolume, unmountTree, UNPRIVILEGED_ID_OFFSET } from './volumes.js';
+import { writeNetUpHook } from './sim-netns.js';
 
 export { detectHostLxcSupport, generateLxcConfig, parsePropertyString };
 export type { GeneratedLxcConfig, HostLxcSupport, LxcConfigContext } from './lxc-engine-config.js';
@@ -29,8 +30,6 @@ export type { GeneratedLxcConfig, HostLxcSupport, LxcConfigContext } from './lxc
 /** What stop, status, exec and file transfer need to find a CT. */
 export interface CtHostContext {
   node: SimNodePaths;
-  /** The simulator's network namespace: LXC's command sockets live there when set. */
-  netns?: string;
   log?: (line: string) => void;
 }
 
@@ -72,9 +71,8 @@ function pidFile(node: SimNodePaths, vmid: number): string {
   return join(node.runDir, `ct-${vmid}.lxc-start.pid`);
 }
 
-/** argv for an LXC tool, run inside the simulator's netns when it has one. */
-function lxcArgv(ctx: CtHostContext, argv: string[]): [string, string[]] {
-  if (ctx.netns !== undefined) return ['ip', ['netns', 'exec', ctx.netns, ...argv]];
+/** argv for an LXC tool. LXC itself runs in the host's namespaces (only veth ends move out). */
+function lxcArgv(_ctx: CtHostContext, argv: string[]): [string, string[]] {
   const [cmd, ...args] = argv as [string, ...string[]];
   return [cmd, args];
 }
@@ -94,9 +92,7 @@ async function lxcState(vmid: number, ctx: CtHostContext): Promise<string> {
 /** Whether LXC's command socket for the CT exists (list_active_containers' test). */
 async function commandSocketExists(vmid: number, ctx: CtHostContext): Promise<boolean> {
   const name = `@${join(ctx.node.lxcPath, String(vmid))}/command`;
-  let table: string;
-  if (ctx.netns === undefined) table = await readFile('/proc/net/unix', 'utf8');
-  else table = (await execa('ip', ['netns', 'exec', ctx.netns, 'cat', '/proc/net/unix'])).stdout;
+  const table = await readFile('/proc/net/unix', 'utf8');
   return table.split('\n').some((line) => line.endsWith(` ${name}`));
 }
 
@@ -207,9 +203,12 @@ async function writePostStopHook(dir: string, rootfs: string): Promise<string> {
 }
 
 /** Everything the start writes before lxc-start runs, exported for tests of the generated config. */
-export function buildLxcConfig(conf: PveGuestConfig, ctx: CtHostContext & { vmid: number }, postStopHook?: string): GeneratedLxcConfig {
+export function buildLxcConfig(conf: PveGuestConfig, ctx: CtHostContext & { vmid: number; netns?: string }, postStopHook?: string, netUpHook?: string): GeneratedLxcConfig {
   const configCtx: LxcConfigContext = { lxcPath: ctx.node.lxcPath, support: detectHostLxcSupport() };
-  if (ctx.netns !== undefined) configCtx.netns = ctx.netns;
+  if (ctx.netns !== undefined) {
+    configCtx.netns = ctx.netns;
+    if (netUpHook !== undefined) configCtx.netUpHook = netUpHook;
+  }
   if (postStopHook !== undefined) configCtx.postStopHook = postStopHook;
   return generateLxcConfig(ctx.vmid, conf, configCtx);
 }
@@ -249,7 +248,9 @@ export async function startCt(conf: PveGuestConfig, ctx: CtStartContext, options
   await chmod(dir, 0o755);
   await mkdir(node.runDir, { recursive: true });
   const hook = await writePostStopHook(dir, rootfs);
-  const generated = buildLxcConfig(conf, ctx, hook);
+  const netUpHook = join(dir, 'net-up');
+  if (ctx.netns !== undefined) writeNetUpHook(netUpHook);
+  const generated = buildLxcConfig(conf, ctx, hook, netUpHook);
   for (const note of generated.notes) ctx.log(note);
   await writeFile(join(dir, 'config'), generated.text);
   if (await isMountPoint(rootfs)) await unmountTree(rootfs);

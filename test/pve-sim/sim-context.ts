@@ -39,6 +39,8 @@ export interface SimContext {
   runtime: CtRuntime;
   storages(node: string): SimDirStorage[];
   nodePaths(node: string): SimNodePaths;
+  /** The simulator's network namespace, when it could make one (netN is honoured only there). */
+  netns?: string;
 }
 
 export interface HandlerRequest {

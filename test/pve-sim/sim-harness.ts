@@ -10,6 +10,16 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { SimInfo } from './sim-layout.js';
 
+export { assertAllRequestsPassedSchema, requestsNotPassingSchema } from './schema-audit.js';
+
+export interface SimStartOptions {
+  nodes?: string;
+  /** Schema file to use instead of the official one (a missing path makes the simulator use its own rules). */
+  schema?: string;
+  /** 401 delay in milliseconds (default 300 for tests). */
+  authDelayMs?: number;
+}
+
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const script = path.join(repoRoot, 'scripts/pve-sim');
 
@@ -20,18 +30,83 @@ export interface HttpReply {
 }
 
 export class RunningSim {
-  constructor(readonly root: string, readonly info: SimInfo) {}
+  constructor(readonly root: string, readonly info: SimInfo, readonly startLog = '') {}
 
-  static async start(nodes = 'pve1'): Promise<RunningSim> {
+  static async start(nodesOrOptions: string | SimStartOptions = 'pve1'): Promise<RunningSim> {
+    const opts: SimStartOptions = typeof nodesOrOptions === 'string' ? { nodes: nodesOrOptions } : nodesOrOptions;
     execFileSync(process.execPath, [path.join(repoRoot, 'scripts/build-extra.mjs')], { stdio: 'inherit' });
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pve-sim-test-'));
-    execFileSync(script, ['start', '--root', root, '--nodes', nodes, '--auth-delay-ms', '300'], { stdio: 'inherit' });
-    return new RunningSim(root, JSON.parse(fs.readFileSync(path.join(root, 'sim.json'), 'utf8')) as SimInfo);
+    const args = ['start', '--root', root, '--nodes', opts.nodes ?? 'pve1', '--auth-delay-ms', String(opts.authDelayMs ?? 300)];
+    if (opts.schema !== undefined) args.push('--schema', opts.schema);
+    const r = spawnSync(script, args, { encoding: 'utf8' });
+    if (r.status !== 0) {
+      spawnSync(script, ['stop', '--root', root], { stdio: 'inherit' });
+      fs.rmSync(root, { recursive: true, force: true });
+      throw new Error(`pve-sim start failed (${r.status}): ${r.stderr}`);
+    }
+    return new RunningSim(root, JSON.parse(fs.readFileSync(path.join(root, 'sim.json'), 'utf8')) as SimInfo, r.stderr);
   }
 
+  /** `scripts/pve-sim stop` (throws when it fails), then removes the root. */
   stop(): void {
+    if (!fs.existsSync(this.root)) return;
+    try {
+      execFileSync(script, ['stop', '--root', this.root], { stdio: 'inherit' });
+    } finally {
+      fs.rmSync(this.root, { recursive: true, force: true });
+    }
+  }
+
+  /** `scripts/pve-sim stop` only (the root stays for inspection). */
+  stopKeepRoot(): void {
     execFileSync(script, ['stop', '--root', this.root], { stdio: 'inherit' });
-    fs.rmSync(this.root, { recursive: true, force: true });
+  }
+
+  /** `scripts/pve-sim ARGS...` with the result. */
+  control(args: string[]): { code: number; stdout: string; stderr: string } {
+    const r = spawnSync(script, args, { encoding: 'utf8' });
+    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /** Uploads `file` to `/nodes/NODE/storage/STORAGE/upload` as multipart/form-data, like the GUI. */
+  upload(node: string, storage: string, file: string, content = 'vztmpl', filename = path.basename(file)): Promise<HttpReply> {
+    const boundary = `----pvesim${Date.now().toString(16)}`;
+    const head = Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="content"\r\n\r\n${content}\r\n` +
+        `--${boundary}\r\nContent-Disposition: form-data; name="filename"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+    );
+    const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+    const body = Buffer.concat([head, fs.readFileSync(file), tail]);
+    return this.raw('POST', `/nodes/${node}/storage/${storage}/upload`, body, { Authorization: this.tokenHeader, 'Content-Type': `multipart/form-data; boundary=${boundary}` });
+  }
+
+  /** Sends a prepared body as is. */
+  raw(method: string, apiPath: string, body: Buffer, headers: Record<string, string>): Promise<HttpReply> {
+    const url = new URL(`${this.info.apiUrl}${apiPath}`);
+    return new Promise((resolve, reject) => {
+      const req = https.request(url, { method, rejectUnauthorized: false, agent: false, headers: { ...headers, 'Content-Length': body.length } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, reason: res.statusMessage ?? '', json: JSON.parse(Buffer.concat(chunks).toString() || '{}') as HttpReply['json'] }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  /** A task verb over the API: the UPID, then its final status (throws on a non-200 answer). */
+  async task(node: string, method: string, apiPath: string, params: Record<string, string> = {}): Promise<{ upid: string; exitstatus?: string }> {
+    const r = await this.request(method, apiPath, params);
+    if (r.status !== 200) throw new Error(`${method} ${apiPath}: ${r.status} ${r.json.message ?? ''}${r.json.errors ? JSON.stringify(r.json.errors) : ''}`);
+    const upid = r.json.data as string;
+    const st = await this.waitTask(node, upid);
+    return st.exitstatus !== undefined ? { upid, exitstatus: st.exitstatus } : { upid };
+  }
+
+  /** The log lines of a task. */
+  async taskLog(node: string, upid: string): Promise<string[]> {
+    const r = await this.request('GET', `/nodes/${node}/tasks/${encodeURIComponent(upid)}/log`, { limit: '0' });
+    return (r.json.data as Array<{ t: string }>).map((l) => l.t);
   }
 
   get tokenHeader(): string {
@@ -70,9 +145,9 @@ export class RunningSim {
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   }
 
-  /** Polls a task until it stops (deadline 30 s). */
+  /** Polls a task until it stops (deadline 60 s). */
   async waitTask(node: string, upid: string): Promise<{ exitstatus?: string; status: string }> {
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 60_000;
     for (;;) {
       const r = await this.request('GET', `/nodes/${node}/tasks/${encodeURIComponent(upid)}/status`);
       const st = r.json.data as { status: string; exitstatus?: string };

@@ -24,6 +24,8 @@ export interface DaemonSettings {
   authFailDelayMs: number;
   /** Path of the official schema, or undefined to use the simulator's own rules. */
   schemaFile?: string;
+  /** The simulator's own network namespace (sim-netns.ts) for containers' netN devices. */
+  netns: string;
 }
 
 export class SimLayout {
