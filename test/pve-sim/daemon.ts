@@ -37,7 +37,7 @@ log(schema ? `checking every request against ${settings.schemaFile}` : 'official
 const store = new ConfigStore(layout.pveDir, settings.nodes);
 const tasks = new TaskManager(layout.tasksDir, (type) => {
   const rule = takeFault(layout.faultsFile, `task ${type}`);
-  return rule ? { mode: rule.mode, ...(rule.message !== undefined ? { message: rule.message } : {}) } : undefined;
+  return rule ? { mode: rule.mode, ...(rule.message !== undefined ? { message: rule.message } : {}), ...(rule.delayMs !== undefined ? { delayMs: rule.delayMs } : {}) } : undefined;
 });
 const ctx: SimContext = {
   layout,

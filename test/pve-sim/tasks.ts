@@ -46,6 +46,8 @@ export interface TaskContext {
 export interface TaskFault {
   mode: 'error' | 'slow' | 'hang' | 'drop';
   message?: string;
+  /** Delay of `slow`, milliseconds (default 5000). */
+  delayMs?: number;
 }
 
 export interface TaskStatus {
@@ -134,7 +136,7 @@ export class TaskManager {
     const fault = this.faultFor(type);
     const run = async (): Promise<void> => {
       if (fault?.mode === 'hang') return; // stays running until the simulator stops
-      if (fault?.mode === 'slow') await this.delay(5000);
+      if (fault?.mode === 'slow') await this.delay(fault.delayMs ?? 5000);
       if (fault?.mode === 'error') throw new Error(fault.message ?? `injected failure of task ${type}`);
       if (fault?.mode === 'drop') throw new DroppedTask();
       await body(ctx);

@@ -1,0 +1,164 @@
+/**
+ * The simulator without the official schema (its own rules, said at start), fault injection in every
+ * mode over API paths, tasks and CLI commands, the configurable 401 delay, storage content delete and
+ * the OCI registry pull that fails as Proxmox does here. No containers run in this file.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { RunningSim, assertAllRequestsPassedSchema, type HttpReply } from './sim-harness.js';
+
+let sim: RunningSim | undefined;
+let work = '';
+const AUTH_DELAY_MS = 700;
+
+function s(): RunningSim {
+  if (!sim) throw new Error('simulator not started');
+  return sim;
+}
+
+before(async () => {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'pve-sim-extra-'));
+  sim = await RunningSim.start({ nodes: 'pve1', schema: path.join(work, 'no-such-apidata.json'), authDelayMs: AUTH_DELAY_MS });
+});
+
+after(() => {
+  try {
+    sim?.stop();
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+});
+
+function fault(args: string[]): void {
+  const r = s().control(['fault', '--root', s().root, ...args]);
+  assert.equal(r.code, 0, r.stderr);
+}
+
+/** A request that gives up after `ms`: 'timeout', 'dropped' or the reply. */
+async function within(ms: number, p: Promise<HttpReply>): Promise<HttpReply | 'timeout' | 'dropped'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+  });
+  try {
+    return await Promise.race([p.catch((): 'dropped' => 'dropped'), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+test('without the schema file the start log and daemon log say the simulator uses its own rules', async () => {
+  assert.match(s().startLog, /official API schema .*no-such-apidata\.json not found: the simulator's own parameter rules apply/);
+  assert.match(fs.readFileSync(path.join(s().root, 'daemon.log'), 'utf8'), /official API schema not found: using the simulator's own parameter rules/);
+  const bad = await s().request('POST', '/nodes/pve1/qemu', { vmid: '12' });
+  assert.equal(bad.status, 400);
+  assert.match(bad.json.errors?.['vmid'] ?? '', /invalid format/);
+  const records = s().requests();
+  assert.ok(records.filter((r) => r['path'] !== undefined).every((r) => r['schema'] === 'no-schema'));
+  assert.throws(() => assertAllRequestsPassedSchema(s().root), /did not pass the official PVE API schema:\nGET \/version \(no-schema\)/);
+});
+
+test('a bad token waits the configured 401 delay', async () => {
+  const t0 = Date.now();
+  const r = await s().request('GET', '/nodes', {}, { Authorization: `PVEAPIToken=${s().info.tokenId}=wrong` });
+  assert.equal(r.status, 401);
+  assert.ok(Date.now() - t0 >= AUTH_DELAY_MS, `401 came after ${Date.now() - t0} ms`);
+});
+
+test('API faults: slow delays, hang never answers, drop closes the connection, error answers 500; --count and --clear', async () => {
+  fault(['--match', 'GET /nodes/*/storage', '--mode', 'slow', '--delay-ms', '600', '--count', '1']);
+  const t0 = Date.now();
+  const slow = await s().request('GET', '/nodes/pve1/storage');
+  assert.equal(slow.status, 200);
+  assert.ok(Date.now() - t0 >= 600, 'slow answered too early');
+  fault(['--match', 'GET /cluster/resources', '--mode', 'hang']);
+  assert.equal(await within(1000, s().request('GET', '/cluster/resources')), 'timeout');
+  fault(['--match', 'GET /nodes', '--mode', 'drop', '--count', '1']);
+  assert.equal(await within(5000, s().request('GET', '/nodes')), 'dropped');
+  const after = await s().request('GET', '/nodes');
+  assert.equal(after.status, 200, '--count 1 was used up');
+  fault(['--match', 'POST /nodes/*/qemu', '--mode', 'error', '--count', '1', '--message', 'pmxcfs is read-only']);
+  const err = await s().request('POST', '/nodes/pve1/qemu', { vmid: '299' });
+  assert.equal(err.status, 500);
+  assert.equal(err.reason, 'pmxcfs is read-only');
+  assert.equal(err.json.message, 'pmxcfs is read-only\n');
+  fault(['--clear']);
+  const cleared = await within(5000, s().request('GET', '/cluster/resources'));
+  assert.notEqual(cleared, 'timeout');
+  assert.equal((cleared as HttpReply).status, 200);
+});
+
+test('task faults: slow, hang (stays running), drop (unexpected status), error with the message', async () => {
+  fault(['--match', 'task qmcreate', '--mode', 'slow', '--delay-ms', '500', '--count', '1']);
+  const t0 = Date.now();
+  const slow = await s().task('pve1', 'POST', '/nodes/pve1/qemu', { vmid: '301' });
+  assert.equal(slow.exitstatus, 'OK');
+  assert.ok(Date.now() - t0 >= 500);
+  fault(['--match', 'task qmdestroy', '--mode', 'hang', '--count', '1']);
+  const hung = await s().request('DELETE', '/nodes/pve1/qemu/301');
+  assert.equal(hung.status, 200);
+  await new Promise((r) => setTimeout(r, 800)); // a hung task must still be running after a while: nothing to poll for
+  const st = (await s().request('GET', `/nodes/pve1/tasks/${encodeURIComponent(hung.json.data as string)}/status`)).json.data as { status: string };
+  assert.equal(st.status, 'running');
+  fault(['--match', 'task qmcreate', '--mode', 'drop', '--count', '1']);
+  assert.equal((await s().task('pve1', 'POST', '/nodes/pve1/qemu', { vmid: '302' })).exitstatus, 'unexpected status');
+  fault(['--match', 'task qmcreate', '--mode', 'error', '--count', '1', '--message', 'no space left']);
+  assert.equal((await s().task('pve1', 'POST', '/nodes/pve1/qemu', { vmid: '303' })).exitstatus, 'no space left');
+});
+
+test('CLI faults: error exits 255 with the message, slow delays, hang never exits, drop kills the tool', () => {
+  fault(['--match', 'cli pvesm status', '--mode', 'error', '--count', '1', '--message', 'storage offline']);
+  const e = s().tool('pve1', 'pvesm', ['status']);
+  assert.equal(e.code, 255);
+  assert.equal(e.stderr, 'storage offline\n');
+  fault(['--match', 'cli pveversion', '--mode', 'slow', '--delay-ms', '500', '--count', '1']);
+  const t0 = Date.now();
+  assert.equal(s().tool('pve1', 'pveversion', []).code, 0);
+  assert.ok(Date.now() - t0 >= 500);
+  fault(['--match', 'cli pct list', '--mode', 'hang', '--count', '1']);
+  const bin = s().info.nodes['pve1']?.binDir ?? '';
+  const hung = spawnSync(path.join(bin, 'pct'), ['list'], { encoding: 'utf8', timeout: 1500, killSignal: 'SIGKILL' });
+  assert.equal(hung.signal, 'SIGKILL', 'pct list was still running when the timeout killed it');
+  fault(['--match', 'cli qm list', '--mode', 'drop', '--count', '1']);
+  const dropped = spawnSync(path.join(bin, 'qm'), ['list'], { encoding: 'utf8' });
+  assert.equal(dropped.status, null);
+  assert.equal(dropped.signal, 'SIGKILL');
+  assert.equal(s().tool('pve1', 'qm', ['list']).code, 0, 'the count was used up');
+});
+
+test('storage content: an uploaded file is listed, deleted over the API, and pvesm free works too', async () => {
+  const iso = path.join(work, 'tiny.iso');
+  fs.writeFileSync(iso, Buffer.alloc(4096));
+  const up = await s().upload('pve1', 'local', iso, 'iso');
+  assert.equal(up.status, 200, up.json.message);
+  assert.equal((await s().waitTask('pve1', up.json.data as string)).exitstatus, 'OK');
+  const listed = async (): Promise<string[]> => ((await s().request('GET', '/nodes/pve1/storage/local/content')).json.data as Array<{ volid: string }>).map((v) => v.volid);
+  assert.ok((await listed()).includes('local:iso/tiny.iso'));
+  const wrongExt = await s().upload('pve1', 'local', iso, 'vztmpl');
+  assert.equal(wrongExt.status, 400);
+  assert.equal(wrongExt.json.errors?.['filename'], 'wrong file extension');
+  const del = await s().task('pve1', 'DELETE', `/nodes/pve1/storage/local/content/${encodeURIComponent('local:iso/tiny.iso')}`);
+  assert.equal(del.exitstatus, 'OK');
+  assert.ok(!(await listed()).includes('local:iso/tiny.iso'));
+  const again = await s().upload('pve1', 'local', iso, 'iso', 'again.iso');
+  await s().waitTask('pve1', again.json.data as string);
+  const free = s().tool('pve1', 'pvesm', ['free', 'local:iso/again.iso']);
+  assert.equal(free.code, 0, free.stderr);
+  assert.ok(!(await listed()).includes('local:iso/again.iso'));
+});
+
+test('OCI registry pull fails as Proxmox does on a node without skopeo or without a reachable registry', async () => {
+  const r = await s().request('POST', '/nodes/pve1/storage/local/oci-registry-pull', { reference: 'docker.io/library/busybox:latest' });
+  if (fs.existsSync('/usr/bin/skopeo')) {
+    assert.equal(r.status, 200);
+    const st = await s().waitTask('pve1', r.json.data as string);
+    assert.match(st.exitstatus ?? '', /^failed to pull OCI image 'docker\.io\/library\/busybox:latest'/);
+  } else {
+    assert.equal(r.status, 500);
+    assert.equal(r.json.message, "Install 'skopeo' to pull OCI images from registries.\n");
+  }
+});
