@@ -14,6 +14,7 @@ import { RunningSim, repoRoot } from '../pve-sim/sim-harness.js';
 import { makeBusyboxRootfs } from '../helpers/busybox-rootfs.js';
 import { packPlainTemplate } from '../helpers/oci-archive.js';
 import { createProxmoxClient, ProxmoxError, allocateAndCreate, type ProxmoxClient } from '../../src/proxmox/index.js';
+import { addRawLxcEntries, editGuestConf, guestConfPath, removeRawLxcEntries } from '../../src/proxmox/conf-file.js';
 import type { ProxrunConfig } from '../../src/oci/spec.js';
 
 const NODE = 'pve1';
@@ -145,6 +146,17 @@ for (const transport of ['cli', 'api'] as const) {
       assert.equal(removed['cpuunits'], undefined);
       const guests = await client.clusterGuests();
       assert.ok(guests.some((g) => g.vmid === vmid && g.type === 'lxc' && g.node === NODE));
+    });
+
+    test('raw lxc keys written into the .conf file are what Proxmox then reports', async () => {
+      const file = guestConfPath(theSim().info.pveDir, NODE, 'lxc', vmid);
+      await editGuestConf(file, (conf) => addRawLxcEntries(conf, [{ key: 'lxc.init.cwd', value: '/tmp' }, { key: 'lxc.environment', value: 'PROXRUN_TEST=1' }]));
+      const lxc = (await client.ctConfig(NODE, vmid))['lxc'];
+      assert.ok(Array.isArray(lxc), `lxc is ${JSON.stringify(lxc)}`);
+      assert.deepEqual(lxc.filter((pair) => Array.isArray(pair) && (pair[0] === 'lxc.init.cwd' || pair[0] === 'lxc.environment')), [['lxc.init.cwd', '/tmp'], ['lxc.environment', 'PROXRUN_TEST=1']]);
+      await editGuestConf(file, (conf) => removeRawLxcEntries(conf, ['lxc.init.cwd', 'lxc.environment']));
+      const after = (await client.ctConfig(NODE, vmid))['lxc'];
+      assert.equal(JSON.stringify(after ?? []).includes('PROXRUN_TEST'), false);
     });
 
     test('start gives a running CT with an init pid; stop and shutdown stop it', async () => {
