@@ -41,7 +41,8 @@ export async function makeBundle(dir: string, options: BundleOptions = {}): Prom
   const annotations: Record<string, string> = { ...(options.annotations ?? {}) };
   if (options.backend) annotations['io.proxrun.backend'] = options.backend;
   const config: Record<string, unknown> = {
-    ociVersion: '1.2.0',
+    // crun 1.8 (Debian 12) refuses any ociVersion other than 1.0.x: "unknown version specified".
+    ociVersion: '1.0.2',
     process: {
       terminal: false,
       user: { uid: 0, gid: 0 },

@@ -191,16 +191,14 @@ class PassthroughBackend implements Backend {
   }
 
   async update(record: ContainerRecord, resources: Buffer, ctx: BackendContext): Promise<void> {
-    const bin = this.binaryOrThrow(ctx);
-    const { execa } = await import('execa');
-    const result = await execa(bin, [...this.globalArgs(ctx, false), 'update', '--resources', '-', record.id], {
-      input: resources,
-      stdout: 'inherit',
-      stderr: 'inherit',
-      reject: false,
-    });
-    const status = exitStatus(result.exitCode, result.signal);
-    if (status !== 0) throw new ChildExit(status);
+    // A file rather than stdin: node's stdio pipes are sockets, and crun opens /dev/stdin, which fails on a socket.
+    const file = path.join(ctx.containerDir, `resources-${process.pid}.json`);
+    fs.writeFileSync(file, resources, { mode: 0o600 });
+    try {
+      await this.runOrFail(ctx, [...this.globalArgs(ctx, false), 'update', '--resources', file, record.id]);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
   }
 
   async features(ctx: BackendContext): Promise<Record<string, unknown> | null> {
