@@ -74,7 +74,7 @@ export async function createContainer(inputs: CreateInputs): Promise<LxcContaine
     data.templateVolid = `${settings.templateStorage}:vztmpl/${templateName}`;
     save();
     const templateVolid = await step('upload base template', () => uploadBaseTemplate(ops, node, settings.templateStorage, templateName));
-    const params = { ...plan.createParams, ostemplate: templateVolid, rootfs: `${storage}:0` };
+    const params = { ...plan.createParams, ostemplate: templateVolid, rootfs: `${storage}:0${plan.readonlyRoot ? ',ro=1' : ''}` };
     const vmid = await step('create CT', () => allocateAndCreate(ops, settings.vmidRange, (id) => ops.createCt(node, id, params)));
     data.vmid = vmid;
     save();
