@@ -1,0 +1,78 @@
+/**
+ * What one VM runs: the part of the OCI spec the guest init needs, checked,
+ * and rendered as a shell fragment (`/proxrun/spec.sh`) that goes into the
+ * small per-VM cpio appended to the shared initramfs.
+ */
+import { quoteShellWord } from '../../../monitor/shell-quote.js';
+
+export interface GuestSpec {
+  /** process.args: args[0] is looked up with the PATH of `env` inside the rootfs. */
+  readonly args: readonly string[];
+  /** process.env as NAME=VALUE; the payload gets exactly these. */
+  readonly env: readonly string[];
+  /** process.cwd, absolute inside the rootfs. */
+  readonly cwd: string;
+  readonly uid: number;
+  readonly gid: number;
+  /** Sets the guest's hostname when given. */
+  readonly hostname?: string;
+  /** root.readonly: the rootfs disk is mounted read-only. */
+  readonly readonlyRoot: boolean;
+  /** Guest device of the rootfs disk; `/dev/vda` for the first virtio-blk disk (Proxmox `virtio0`). */
+  readonly rootDevice?: string;
+}
+
+export const DEFAULT_ROOT_DEVICE = '/dev/vda';
+
+function checkId(name: string, value: number): void {
+  if (!Number.isInteger(value) || value < 0 || value > 0xfffffffe) throw new Error(`${name} must be an integer from 0 to 4294967294: ${value}`);
+}
+
+/** Throws naming the field when the guest cannot run the spec as given. */
+export function checkGuestSpec(spec: GuestSpec): void {
+  const [program] = spec.args;
+  if (program === undefined || program === '') throw new Error('process.args must name a program to run');
+  // busybox env would take a leading NAME=VALUE word as a variable, not as the program.
+  if (program.includes('=')) throw new Error(`process.args[0] must not contain "=": ${JSON.stringify(program)}`);
+  for (const entry of spec.env) {
+    if (entry.indexOf('=') <= 0) throw new Error(`process.env entry is not NAME=VALUE: ${JSON.stringify(entry)}`);
+  }
+  if (!spec.cwd.startsWith('/')) throw new Error(`process.cwd must be absolute: ${JSON.stringify(spec.cwd)}`);
+  checkId('process.user.uid', spec.uid);
+  checkId('process.user.gid', spec.gid);
+  if (spec.hostname !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(spec.hostname)) {
+    throw new Error(`hostname is not a valid host name: ${JSON.stringify(spec.hostname)}`);
+  }
+  if (spec.rootDevice !== undefined && !/^\/dev\/[A-Za-z0-9/_-]+$/.test(spec.rootDevice)) {
+    throw new Error(`root device must be a /dev path: ${JSON.stringify(spec.rootDevice)}`);
+  }
+}
+
+/**
+ * The spec as busybox sh: plain variables plus `proxrun_exec_payload`, a
+ * function that replaces its (sub)shell with the payload. Every value is
+ * single-quoted, so no character in args or env can change the script.
+ */
+export function renderGuestSpec(spec: GuestSpec): string {
+  checkGuestSpec(spec);
+  const cwdInGuest = `/newroot${spec.cwd === '/' ? '' : spec.cwd}`;
+  const command = [
+    'exec /bin/busybox env -i',
+    ...spec.env.map(quoteShellWord),
+    '/bin/busybox nsenter -r/newroot',
+    quoteShellWord(`-w${cwdInGuest}`),
+    `-S ${spec.uid} -G ${spec.gid} -F --`,
+    ...spec.args.map(quoteShellWord),
+  ].join(' \\\n    ');
+  return [
+    '# proxrun guest spec: generated per VM, do not edit',
+    `root_device=${quoteShellWord(spec.rootDevice ?? DEFAULT_ROOT_DEVICE)}`,
+    `root_readonly=${spec.readonlyRoot ? 1 : 0}`,
+    `payload_hostname=${quoteShellWord(spec.hostname ?? '')}`,
+    `payload_cwd=${quoteShellWord(spec.cwd)}`,
+    'proxrun_exec_payload() {',
+    `  ${command}`,
+    '}',
+    '',
+  ].join('\n');
+}
