@@ -246,8 +246,14 @@ async function pct(args: string[]): Promise<number> {
 
 async function qm(args: string[]): Promise<number> {
   const [verb = 'help', ...restArgs] = args;
-  const { pos, opts } = parseArgs(restArgs, ['purge', 'skiplock', 'current', 'verbose']);
+  const { pos, opts } = parseArgs(restArgs, ['purge', 'skiplock', 'current', 'verbose', 'forceStop', 'keepActive', 'start', 'overrule-shutdown', 'destroy-unreferenced-disks']);
   const base = (vmid: string): string => `/nodes/${node}/qemu/${vmid}`;
+  const vmVerb = verb === 'destroy' ? undefined : GUEST_VERBS[verb];
+  if (vmVerb && verb !== 'reboot') {
+    const [vmid] = need(pos, ['vmid'], `qm ${verb} <vmid> [OPTIONS]`);
+    await followTask(String(await api(vmVerb.method, `${base(vmid ?? '')}/${vmVerb.path}`, flatten(opts))));
+    return 0;
+  }
   if (verb === 'create') {
     const [vmid] = need(pos, ['vmid'], 'qm create <vmid> [OPTIONS]');
     await followTask(String(await api('POST', `/nodes/${node}/qemu`, { vmid: vmid ?? '', ...flatten(opts) })));
@@ -271,14 +277,16 @@ async function qm(args: string[]): Promise<number> {
   if (verb === 'status') {
     const [vmid] = need(pos, ['vmid'], 'qm status <vmid> [OPTIONS]');
     const st = (await api('GET', `${base(vmid ?? '')}/status/current`)) as Record<string, Json>;
-    process.stdout.write(`status: ${String(st['status'])}\n`);
+    if (/^(1|true|yes)$/i.test(opts['verbose']?.[0] ?? '0')) {
+      for (const k of Object.keys(st).sort()) process.stdout.write(`${k}: ${typeof st[k] === 'object' ? JSON.stringify(st[k]) : String(st[k])}\n`);
+    } else process.stdout.write(`status: ${String(st['status'])}\n`);
     return 0;
   }
   if (verb === 'list') {
-    const list = (await api('GET', `/nodes/${node}/qemu`)) as Array<{ vmid: number; name: string; status: string; maxmem: number }>;
+    const list = (await api('GET', `/nodes/${node}/qemu`)) as Array<{ vmid: number; name: string; status: string; maxmem: number; pid?: number }>;
     const row = (a: string, b: string, c: string, d: string, e: string, f: string): string => `${a.padStart(10)} ${b.padEnd(20)} ${c.padEnd(10)} ${d.padStart(10)} ${e.padStart(16)} ${f.padStart(10)}\n`;
     let out = list.length > 0 ? row('VMID', 'NAME', 'STATUS', 'MEM(MB)', 'BOOTDISK(GB)', 'PID') : '';
-    for (const vm of list) out += row(String(vm.vmid), vm.name, vm.status, String(vm.maxmem / 1024 ** 2), '0.00', '0');
+    for (const vm of list) out += row(String(vm.vmid), vm.name, vm.status, String(vm.maxmem / 1024 ** 2), '0.00', String(vm.pid ?? 0));
     process.stdout.write(out);
     return 0;
   }

@@ -21,6 +21,7 @@ import { appendRequest, maskArgv } from './request-log.js';
 import { ApiError } from './api-error.js';
 import { stopAllContainers, stopMonitords } from './sim-shutdown.js';
 import { createSimNetns, removeSimNetns, SIM_BRIDGES } from './sim-netns.js';
+import { stopAllVms } from './qemu-runtime.js';
 
 const root = process.argv[2];
 if (!root) {
@@ -173,6 +174,11 @@ async function shutdown(): Promise<void> {
     await stopAllContainers(ctx);
   } catch (err) {
     log(`while stopping containers: ${(err as Error).message}`);
+  }
+  try {
+    await stopAllVms(settings.nodes.map((n) => layout.node(n)), log);
+  } catch (err) {
+    log(`while stopping VMs: ${(err as Error).message}`);
   }
   try {
     await stopMonitords(ctx);

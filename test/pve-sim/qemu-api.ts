@@ -1,6 +1,6 @@
 /**
  * `/nodes/{node}/qemu/...`: config create/read/update/destroy (qemu-server 9.1 semantics for what is
- * stored). VMs are not run by the simulator: status is always `stopped`.
+ * stored), and running VMs with real QEMU through qemu-runtime.ts: start, stop, shutdown, status.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,6 +10,10 @@ import { paramBool, paramInt, paramString } from './param-values.js';
 import { requireNode } from './lxc-api.js';
 import type { GuestLocation } from './config-store.js';
 import { resolveVolumeId } from './volumes.js';
+import { allocateVmDisk } from './qemu-disks.js';
+import { startVm as runVm, stopVm as endVm, vmQmpStatus, vmState, cleanupVmRun } from './qemu-runtime.js';
+import type { TaskContext } from './tasks.js';
+import type { SimContext } from './sim-context.js';
 
 const DISK_KEY = /^(scsi|virtio|ide|sata|efidisk|tpmstate)\d+$/;
 const NOT_STORED = new Set(['node', 'vmid', 'start', 'archive', 'force', 'unique', 'pool', 'storage', 'bwlimit', 'live-restore', 'import-working-storage', 'digest', 'delete', 'revert', 'skiplock', 'background_delay']);
@@ -30,30 +34,31 @@ function checkRootOnly(req: HandlerRequest): void {
   }
 }
 
-/** Allocates `STORAGE:SIZE` disks (sparse raw files), copying `import-from` sources. */
-function allocateDisk(req: HandlerRequest, loc: GuestLocation, key: string, value: string): string {
-  const m = /^([a-z][a-z0-9\-_.]*[a-z0-9]):(\d+(?:\.\d+)?)(,.*)?$/i.exec(value);
-  if (!m) return value;
-  const storage = req.ctx.storages(loc.node).find((s) => s.id === m[1]);
-  if (!storage) throw new Error(`storage '${m[1]}' does not exist`);
-  if (!storage.content.includes('images')) throw new Error(`storage '${storage.id}' does not support vm images`);
-  const rest = (m[3] ?? '').split(',').filter(Boolean);
-  const importFrom = rest.find((o) => o.startsWith('import-from='))?.slice('import-from='.length);
-  const dir = path.join(storage.path, 'images', String(loc.vmid));
-  fs.mkdirSync(dir, { recursive: true });
-  let n = 0;
-  while (fs.existsSync(path.join(dir, `vm-${loc.vmid}-disk-${n}.raw`))) n += 1;
-  const file = path.join(dir, `vm-${loc.vmid}-disk-${n}.raw`);
-  if (importFrom !== undefined) {
-    const source = importFrom.startsWith('/') ? importFrom : resolveVolumeId(req.ctx.storages(loc.node), importFrom);
-    fs.copyFileSync(source, file);
-  } else {
-    fs.writeFileSync(file, '');
-    fs.truncateSync(file, Math.round(Number(m[2]) * 1024 ** 3));
+/** Memory in MiB from `memory: [current=]N` (default 512). */
+function memoryMiB(props: Record<string, string>): number {
+  const m = /(?:^|,)(?:current=)?(\d+)(?:,|$)/.exec(props['memory'] ?? '');
+  return m ? Number(m[1]) : 512;
+}
+
+/** Seconds the process has been running (from /proc/PID/stat and /proc/uptime). */
+function uptimeOf(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? 0);
+    const up = Number(fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0] ?? 0);
+    return Math.max(0, Math.floor(up - ticks / 100));
+  } catch {
+    return 0;
   }
-  const size = fs.statSync(file).size;
-  const options = rest.filter((o) => !o.startsWith('import-from=') && !o.startsWith('size='));
-  return [`${storage.id}:${loc.vmid}/vm-${loc.vmid}-disk-${n}.raw`, ...options, `size=${Math.ceil(size / 1024 ** 2)}M`].join(',');
+}
+
+function vmSummary(ctx: SimContext, loc: GuestLocation, props: Record<string, string>): Record<string, unknown> {
+  const state = vmState(ctx.nodePaths(loc.node), loc.vmid);
+  const cpus = Number(props['sockets'] ?? 1) * Number(props['cores'] ?? 1);
+  const out: Record<string, unknown> = { vmid: loc.vmid, status: state.running ? 'running' : 'stopped', name: props['name'] ?? `VM ${loc.vmid}`, maxmem: memoryMiB(props) * 1024 ** 2, cpus, uptime: state.pid !== undefined ? uptimeOf(state.pid) : 0 };
+  if (state.pid !== undefined) out['pid'] = state.pid;
+  if (props['lock'] !== undefined) out['lock'] = props['lock'];
+  return out;
 }
 
 export const listVms: Handler = async (req) => {
@@ -61,18 +66,14 @@ export const listVms: Handler = async (req) => {
   return req.ctx.store
     .all()
     .filter((g) => g.node === node && g.kind === 'qemu')
-    .map((g) => {
-      const c = req.ctx.store.read(g).config.props;
-      return { vmid: g.vmid, status: 'stopped', name: c['name'] ?? `VM ${g.vmid}`, maxmem: Number(c['memory'] ?? 2048) * 1024 ** 2, cpus: Number(c['cores'] ?? 1), uptime: 0 };
-    });
+    .map((g) => vmSummary(req.ctx, g, req.ctx.store.read(g).config.props));
 };
 
 export const createVm: Handler = async (req) => {
   const loc = vmLocation(req);
   checkRootOnly(req);
-  if (paramBool(req.params, 'start')) throw plainError('starting VMs is not supported by the simulator');
   await req.ctx.store.claim(loc, { props: { lock: 'create' }, lxc: [] });
-  return req.ctx.tasks.start(loc.node, 'qmcreate', String(loc.vmid), req.identity.user, async () => {
+  return req.ctx.tasks.start(loc.node, 'qmcreate', String(loc.vmid), req.identity.user, async (task) => {
     try {
       const props: Record<string, string> = {};
       let description: string | undefined;
@@ -80,7 +81,7 @@ export const createVm: Handler = async (req) => {
         if (NOT_STORED.has(key)) continue;
         const value = paramString(req.params, key) ?? '';
         if (key === 'description') description = value.replace(/\n$/, '');
-        else props[key] = DISK_KEY.test(key) ? allocateDisk(req, loc, key, value) : value;
+        else props[key] = DISK_KEY.test(key) ? allocateVmDisk(req.ctx.storages(loc.node), loc.vmid, value, task.log) : value;
       }
       props['smbios1'] ??= `uuid=${crypto.randomUUID()}`;
       props['vmgenid'] ??= crypto.randomUUID();
@@ -89,6 +90,7 @@ export const createVm: Handler = async (req) => {
       req.ctx.store.remove(loc);
       throw new Error(`unable to create VM ${loc.vmid} - ${(err as Error).message}`);
     }
+    if (paramBool(req.params, 'start')) await startWorker(req.ctx, loc, task);
   });
 };
 
@@ -118,7 +120,7 @@ export const updateVmConfig = (asTask: boolean): Handler => async (req) => {
         if (NOT_STORED.has(key)) continue;
         const value = paramString(req.params, key) ?? '';
         if (key === 'description') config.description = value.replace(/\n$/, '');
-        else config.props[key] = DISK_KEY.test(key) ? allocateDisk(req, loc, key, value) : value;
+        else config.props[key] = DISK_KEY.test(key) ? allocateVmDisk(req.ctx.storages(loc.node), loc.vmid, value) : value;
       }
       req.ctx.store.write(loc, config);
     });
@@ -134,13 +136,73 @@ export const destroyVm: Handler = async (req) => {
   const loc = vmLocation(req);
   const guest = req.ctx.store.read(loc);
   if (guest.config.props['protection'] === '1') throw plainError(`can't remove VM ${loc.vmid} - protection mode enabled`);
-  return req.ctx.tasks.start(loc.node, 'qmdestroy', String(loc.vmid), req.identity.user, async () => {
-    for (const s of req.ctx.storages(loc.node)) fs.rmSync(path.join(s.path, 'images', String(loc.vmid)), { recursive: true, force: true });
+  const node = req.ctx.nodePaths(loc.node);
+  if (vmState(node, loc.vmid).running) throw plainError(`VM ${loc.vmid} is running - destroy failed`);
+  return req.ctx.tasks.start(loc.node, 'qmdestroy', String(loc.vmid), req.identity.user, async (task) => {
+    if (vmState(node, loc.vmid).running) throw new Error(`VM ${loc.vmid} is running - destroy failed`);
+    for (const s of req.ctx.storages(loc.node)) {
+      const dir = path.join(s.path, 'images', String(loc.vmid));
+      if (!fs.existsSync(dir)) continue;
+      for (const f of fs.readdirSync(dir)) task.log(`Removing image: 100% complete...done. (${s.id}:${loc.vmid}/${f})`);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    cleanupVmRun(node, loc.vmid);
     req.ctx.store.remove(loc);
+    if (paramBool(req.params, 'purge')) task.log(`purging VM ${loc.vmid} from related configurations..`);
   });
 };
 
+export const vmIndex: Handler = async (req) => {
+  req.ctx.store.read(vmLocation(req));
+  return ['config', 'pending', 'status', 'unlink', 'vncproxy', 'termproxy', 'migrate', 'resize', 'move', 'rrd', 'rrddata', 'monitor', 'agent', 'snapshot', 'spiceproxy', 'sendkey', 'firewall', 'mtunnel', 'remote_migrate'].map((subdir) => ({ subdir }));
+};
+
+export const vmStatusIndex: Handler = async (req) => {
+  req.ctx.store.read(vmLocation(req));
+  return ['current', 'start', 'stop', 'reset', 'shutdown', 'suspend', 'reboot'].map((subdir) => ({ subdir }));
+};
+
 export const vmStatusCurrent: Handler = async (req) => {
-  const guest = req.ctx.store.read(vmLocation(req));
-  return { vmid: guest.vmid, status: 'stopped', name: guest.config.props['name'] ?? `VM ${guest.vmid}`, qmpstatus: 'stopped', uptime: 0, ha: { managed: 0 } };
+  const loc = vmLocation(req);
+  const guest = req.ctx.store.read(loc);
+  const out = vmSummary(req.ctx, loc, guest.config.props);
+  out['qmpstatus'] = await vmQmpStatus(req.ctx.nodePaths(loc.node), loc.vmid);
+  out['ha'] = { managed: 0 };
+  if (/^(1|enabled=1)/.test(guest.config.props['agent'] ?? '')) out['agent'] = 1;
+  return out;
+};
+
+async function startWorker(ctx: SimContext, loc: GuestLocation, task: TaskContext): Promise<void> {
+  const config = ctx.store.read(loc).config;
+  const node = ctx.nodePaths(loc.node);
+  await runVm({ node, vmid: loc.vmid, props: config.props, resolveVolume: (volid) => resolveVolumeId(ctx.storages(loc.node), volid), log: task.log });
+}
+
+export const startVm: Handler = async (req) => {
+  const loc = vmLocation(req);
+  const guest = req.ctx.store.read(loc);
+  if (guest.config.props['template'] === '1') throw plainError("you can't start a vm if it's a template");
+  const lock = guest.config.props['lock'];
+  if (lock !== undefined && !(paramBool(req.params, 'skiplock') ?? false)) throw plainError(`VM is locked (${lock})`);
+  if (vmState(req.ctx.nodePaths(loc.node), loc.vmid).running) throw plainError(`VM ${loc.vmid} already running`);
+  return req.ctx.tasks.start(loc.node, 'qmstart', String(loc.vmid), req.identity.user, (task) => startWorker(req.ctx, loc, task));
+};
+
+export const stopVm: Handler = async (req) => {
+  const loc = vmLocation(req);
+  req.ctx.store.read(loc);
+  const timeoutS = paramInt(req.params, 'timeout') ?? 60;
+  return req.ctx.tasks.start(loc.node, 'qmstop', String(loc.vmid), req.identity.user, (task) =>
+    endVm(req.ctx.nodePaths(loc.node), loc.vmid, { shutdown: false, timeoutS, force: true, log: task.log }),
+  );
+};
+
+export const shutdownVm: Handler = async (req) => {
+  const loc = vmLocation(req);
+  req.ctx.store.read(loc);
+  const timeoutS = paramInt(req.params, 'timeout') ?? 60;
+  const force = paramBool(req.params, 'forceStop') ?? false;
+  return req.ctx.tasks.start(loc.node, 'qmshutdown', String(loc.vmid), req.identity.user, (task) =>
+    endVm(req.ctx.nodePaths(loc.node), loc.vmid, { shutdown: true, timeoutS, force, log: task.log }),
+  );
 };
