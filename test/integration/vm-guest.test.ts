@@ -16,6 +16,7 @@ import {
 } from '../../src/backends/proxmox-vm/guest/index.js';
 import { makeBusyboxRootfs } from '../helpers/busybox-rootfs.js';
 import { runCommand, pollFor } from '../helpers/exec.js';
+import { processesMentioning } from '../helpers/cleanup.js';
 
 const QEMU = '/usr/bin/qemu-system-x86_64';
 const BOOT_DEADLINE_MS = 60_000;
@@ -218,5 +219,11 @@ describe('proxmox-vm guest under QEMU (TCG)', { concurrency: 1 }, () => {
     const exit = await finished(vm);
     assert.equal(exit.status, 127);
     assert.match(vm.stderr.text, /no\/such\/program/);
+  });
+
+  test('no QEMU process and no VM directory is left behind', async () => {
+    assert.deepEqual(await processesMentioning(workDir), []);
+    const left = await runCommand(['find', workDir, '-maxdepth', '1', '-mindepth', '1', '-not', '-name', 'rootfs', '-not', '-name', 'cache']);
+    assert.equal(left.stdout, '');
   });
 });
