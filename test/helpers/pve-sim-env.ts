@@ -37,6 +37,7 @@ export interface PveSimEnv {
   stop(): Promise<{ destroyed: number[] }>;
 }
 
+const MONITOR_BASE = '/run/proxrun/ct';
 const SIM_SCRIPT = path.join(REPO_ROOT, 'scripts/pve-sim');
 
 export async function startPveSimEnv(options: { vmidRange: readonly [number, number]; node?: string }): Promise<PveSimEnv> {
@@ -89,6 +90,10 @@ export async function startPveSimEnv(options: { vmidRange: readonly [number, num
       if (vmid < options.vmidRange[0] || vmid > options.vmidRange[1]) continue;
       destroyed.push(vmid);
       tool('pct', ['destroy', String(vmid), '--force', '1', '--purge', '1']);
+    }
+    // Monitor folders of destroyed CTs (named <vmid>-<hash> by the backend).
+    for (const name of listDir(MONITOR_BASE)) {
+      if (destroyed.includes(Number.parseInt(name, 10))) fs.rmSync(path.join(MONITOR_BASE, name), { recursive: true, force: true });
     }
     execFileSync(SIM_SCRIPT, ['stop', '--root', root], { stdio: ['ignore', 'ignore', 'inherit'] });
     fs.rmSync(root, { recursive: true, force: true });

@@ -25,6 +25,8 @@ import { openPveOps } from './open-pve-ops.js';
 import { translateSpec } from './translate.js';
 import { resolveSettings, type LxcBackendSettings } from './settings.js';
 
+const SIGKILL = 9;
+
 export function createProxmoxLxcBackend(): Backend {
   return new ProxmoxLxcBackend();
 }
@@ -94,10 +96,14 @@ class ProxmoxLxcBackend implements Backend {
   async kill(record: ContainerRecord, signal: number, all: boolean, ctx: BackendContext): Promise<void> {
     const settings = settingsOrThrow(ctx);
     const data = this.data(record, ctx);
-    if (all) {
+    // SIGKILL cannot be trapped, so the monitor could not forward it: it goes to every process of
+    // the CT. The init dies without reporting, and the monitor records 137 and exits with it.
+    if (all || signal === SIGKILL) {
       const pid = data.vmid === undefined ? undefined : await initPid(settings.lxcPath, data.vmid);
       const cgroup = pid === undefined ? undefined : await cgroupDirOf(pid);
-      for (const member of cgroup === undefined ? [] : await cgroupPids(cgroup)) {
+      const members = cgroup === undefined ? [] : await cgroupPids(cgroup);
+      if (members.length === 0 && !all) throw errNotRunning();
+      for (const member of members) {
         try {
           process.kill(member, signal);
         } catch {

@@ -9,12 +9,15 @@ import type { BackendStatus } from '../../runtime/backend.js';
 import { startedMarker, type LxcContainerData } from './container-data.js';
 import { pveAnnotations } from './hook-state.js';
 import { cgroupDirOf, initPid, isFrozen } from './lxc-local.js';
+import { isMonitorAlive } from './monitor-process.js';
 
 export async function containerStatus(data: LxcContainerData, lxcPath: string, containerDir: string): Promise<BackendStatus> {
   const annotations = pveAnnotations(data.vmid, data.node);
   const stopped: BackendStatus = { status: 'stopped', pid: 0, annotations };
   if (data.vmid === undefined || data.monitorDir === undefined) return stopped;
   if ((await readExitStatus(data.monitorDir)) !== undefined) return stopped;
+  // A monitor that is gone without recording a status was killed: the engine saw the container end.
+  if (data.monitorPid !== undefined && !(await isMonitorAlive(data.monitorPid, data.monitorDir))) return stopped;
   const pid = await initPid(lxcPath, data.vmid);
   if (pid === undefined) return stopped;
   const cgroup = await cgroupDirOf(pid);

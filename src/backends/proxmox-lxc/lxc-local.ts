@@ -9,7 +9,6 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
-const CGROUP_ROOT = '/sys/fs/cgroup';
 
 /** The CT init's host pid, or undefined when the CT is not running. */
 export async function initPid(lxcPath: string, vmid: number): Promise<number | undefined> {
@@ -22,15 +21,48 @@ export async function initPid(lxcPath: string, vmid: number): Promise<number | u
   }
 }
 
-/** The cgroup v2 folder of a process, or undefined when it is gone. */
+/**
+ * The folders of a process's cgroup that list its processes and freeze it: on a cgroup v2 host
+ * the unified folder; on a hybrid or v1 host the freezer hierarchy first (it is what LXC freezes),
+ * then pids, then the unified one. Mount points come from /proc/self/mountinfo.
+ */
 export async function cgroupDirOf(pid: number): Promise<string | undefined> {
+  let membership: string;
+  let mountinfo: string;
   try {
-    const text = await readFile(`/proc/${pid}/cgroup`, 'utf8');
-    const unified = text.split('\n').find((line) => line.startsWith('0::'));
-    return unified === undefined ? undefined : path.join(CGROUP_ROOT, unified.slice(3));
+    membership = await readFile(`/proc/${pid}/cgroup`, 'utf8');
+    mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
   } catch {
     return undefined;
   }
+  const mounts = mountinfo.split('\n').map((line) => {
+    const fields = line.split(' ');
+    const dash = fields.indexOf('-');
+    return { point: fields[4] ?? '', fstype: fields[dash + 1] ?? '', options: (fields[dash + 3] ?? '').split(',') };
+  });
+  const v1Mount = (controller: string): string | undefined => mounts.find((m) => m.fstype === 'cgroup' && m.options.includes(controller))?.point;
+  const v2Mount = mounts.find((m) => m.fstype === 'cgroup2')?.point;
+  const paths = new Map<string, string>();
+  for (const line of membership.split('\n')) {
+    const m = /^\d+:([^:]*):(.*)$/.exec(line);
+    if (m?.[1] === undefined || m[2] === undefined) continue;
+    for (const controller of m[1] === '' ? ['<unified>'] : m[1].split(',')) paths.set(controller, m[2]);
+  }
+  const candidates: Array<[string | undefined, string | undefined]> = [
+    [v1Mount('freezer'), paths.get('freezer')],
+    [v1Mount('pids'), paths.get('pids')],
+    [v2Mount, paths.get('<unified>')],
+  ];
+  for (const [mount, rel] of candidates) {
+    if (mount === undefined || rel === undefined) continue;
+    const dir = path.join(mount, rel);
+    try {
+      if ((await readFile(path.join(dir, 'cgroup.procs'), 'utf8')).split('\n').includes(String(pid))) return dir;
+    } catch {
+      // not this hierarchy
+    }
+  }
+  return undefined;
 }
 
 /** Every pid in a cgroup and the cgroups below it. */
@@ -52,11 +84,15 @@ export async function cgroupPids(dir: string): Promise<number[]> {
   return pids;
 }
 
-/** Whether a cgroup v2 folder is frozen (`cgroup.events` says `frozen 1`). */
+/** Whether a cgroup folder is frozen: v1 `freezer.state` FROZEN, or v2 `cgroup.events` `frozen 1`. */
 export async function isFrozen(dir: string): Promise<boolean> {
   try {
-    return /^frozen 1$/m.test(await readFile(path.join(dir, 'cgroup.events'), 'utf8'));
+    return (await readFile(path.join(dir, 'freezer.state'), 'utf8')).trim() === 'FROZEN';
   } catch {
-    return false;
+    try {
+      return /^frozen 1$/m.test(await readFile(path.join(dir, 'cgroup.events'), 'utf8'));
+    } catch {
+      return false;
+    }
   }
 }
