@@ -1,5 +1,6 @@
 import { loadRuntime } from './common.js';
-import { boolFlag, intFlag, requirePositionals, stringFlag, type CommandSpec } from './parse.js';
+import type { CreateOptions } from '../runtime/lifecycle.js';
+import { boolFlag, intFlag, requirePositionals, stringFlag, type CommandSpec, type ParsedCommand } from './parse.js';
 
 export const create: CommandSpec = {
   name: 'create',
@@ -10,16 +11,20 @@ export const create: CommandSpec = {
   aliases: { b: 'bundle', d: 'detach' },
   async run(cmd, globals) {
     const [id] = requirePositionals(cmd, create, 1);
-    const runtime = await loadRuntime(globals);
-    await runtime.create({
-      id: id as string,
-      bundle: stringFlag(cmd, 'bundle'),
-      pidFile: stringFlag(cmd, 'pid-file'),
-      consoleSocket: stringFlag(cmd, 'console-socket'),
-      noPivot: boolFlag(cmd, 'no-pivot'),
-      noNewKeyring: boolFlag(cmd, 'no-new-keyring'),
-      preserveFds: intFlag(cmd, 'preserve-fds'),
-    });
+    await (await loadRuntime(globals)).create(createOptions(cmd, id as string));
     return 0;
   },
 };
+
+/** The flags `create` and `run` share. */
+export function createOptions(cmd: ParsedCommand, id: string): CreateOptions {
+  return {
+    id,
+    bundle: stringFlag(cmd, 'bundle'),
+    pidFile: stringFlag(cmd, 'pid-file'),
+    consoleSocket: stringFlag(cmd, 'console-socket'),
+    noPivot: boolFlag(cmd, 'no-pivot'),
+    noNewKeyring: boolFlag(cmd, 'no-new-keyring'),
+    preserveFds: intFlag(cmd, 'preserve-fds'),
+  };
+}

@@ -1,5 +1,6 @@
 import { loadRuntime } from './common.js';
-import { boolFlag, intFlag, requirePositionals, stringFlag, type CommandSpec } from './parse.js';
+import { createOptions } from './create.js';
+import { boolFlag, requirePositionals, type CommandSpec } from './parse.js';
 
 export const run: CommandSpec = {
   name: 'run',
@@ -10,16 +11,6 @@ export const run: CommandSpec = {
   aliases: { b: 'bundle', d: 'detach' },
   async run(cmd, globals) {
     const [id] = requirePositionals(cmd, run, 1);
-    const runtime = await loadRuntime(globals);
-    return runtime.run({
-      id: id as string,
-      bundle: stringFlag(cmd, 'bundle'),
-      pidFile: stringFlag(cmd, 'pid-file'),
-      consoleSocket: stringFlag(cmd, 'console-socket'),
-      noPivot: boolFlag(cmd, 'no-pivot'),
-      noNewKeyring: boolFlag(cmd, 'no-new-keyring'),
-      preserveFds: intFlag(cmd, 'preserve-fds'),
-      detach: boolFlag(cmd, 'detach'),
-    });
+    return (await loadRuntime(globals)).run({ ...createOptions(cmd, id as string), detach: boolFlag(cmd, 'detach') });
   },
 };

@@ -136,17 +136,7 @@ export class Runtime {
       const record = this.newRecord(id, checked);
       try {
         this.store.write(record);
-        const request: CreateRequest = {
-          record,
-          spec: checked.spec,
-          configBytes: checked.configBytes,
-          pidFile: options.pidFile ? path.resolve(options.pidFile) : undefined,
-          consoleSocket: options.consoleSocket,
-          noPivot: options.noPivot,
-          noNewKeyring: options.noNewKeyring,
-          preserveFds: options.preserveFds,
-        };
-        record.backendData = await backend.create(request, await this.context(id));
+        record.backendData = await backend.create(createRequest(record, checked, options), await this.context(id));
         delete record.creating;
         this.store.write(record);
       } catch (err) {
@@ -178,20 +168,7 @@ export class Runtime {
     });
     let status: number;
     try {
-      status = await runBackend.run(
-        {
-          record,
-          spec: checked.spec,
-          configBytes: checked.configBytes,
-          pidFile: options.pidFile ? path.resolve(options.pidFile) : undefined,
-          consoleSocket: options.consoleSocket,
-          noPivot: options.noPivot,
-          noNewKeyring: options.noNewKeyring,
-          preserveFds: options.preserveFds,
-          detach: options.detach,
-        },
-        await this.context(id),
-      );
+      status = await runBackend.run({ ...createRequest(record, checked, options), detach: options.detach }, await this.context(id));
     } catch (err) {
       await this.store.withLock(id, async () => this.store.remove(id));
       throw err;
@@ -329,4 +306,17 @@ function stringEntries(map: Record<string, string | undefined> | undefined): Rec
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(map ?? {})) if (typeof v === 'string') out[k] = v;
   return out;
+}
+
+function createRequest(record: ContainerRecord, checked: CheckedBundle, options: CreateOptions): CreateRequest {
+  return {
+    record,
+    spec: checked.spec,
+    configBytes: checked.configBytes,
+    pidFile: options.pidFile ? path.resolve(options.pidFile) : undefined,
+    consoleSocket: options.consoleSocket,
+    noPivot: options.noPivot,
+    noNewKeyring: options.noNewKeyring,
+    preserveFds: options.preserveFds,
+  };
 }

@@ -92,22 +92,10 @@ class PassthroughBackend implements Backend {
     if (status !== 0) throw new ChildExit(status);
   }
 
-  async create(req: CreateRequest, ctx: BackendContext): Promise<Record<string, unknown>> {
+  /** `create` or `run` with the caller's create flags, the child's own root made first. */
+  private createArgs(command: 'create' | 'run', req: CreateRequest & { detach?: boolean }, ctx: BackendContext): string[] {
     fs.mkdirSync(path.join(ctx.containerDir, this.name), { mode: 0o700 });
-    const args = [...this.globalArgs(ctx), 'create', '--bundle', req.record.bundle];
-    if (req.pidFile) args.push('--pid-file', req.pidFile);
-    if (req.consoleSocket) args.push('--console-socket', req.consoleSocket);
-    if (req.noPivot) args.push('--no-pivot');
-    if (req.noNewKeyring) args.push('--no-new-keyring');
-    if (req.preserveFds > 0) args.push('--preserve-fds', String(req.preserveFds));
-    args.push(req.record.id);
-    await this.runOrFail(ctx, args, preservedFdCount(req.preserveFds));
-    return {};
-  }
-
-  async run(req: RunRequest, ctx: BackendContext): Promise<number> {
-    fs.mkdirSync(path.join(ctx.containerDir, this.name), { mode: 0o700 });
-    const args = [...this.globalArgs(ctx), 'run', '--bundle', req.record.bundle];
+    const args = [...this.globalArgs(ctx), command, '--bundle', req.record.bundle];
     if (req.detach) args.push('--detach');
     if (req.pidFile) args.push('--pid-file', req.pidFile);
     if (req.consoleSocket) args.push('--console-socket', req.consoleSocket);
@@ -115,7 +103,16 @@ class PassthroughBackend implements Backend {
     if (req.noNewKeyring) args.push('--no-new-keyring');
     if (req.preserveFds > 0) args.push('--preserve-fds', String(req.preserveFds));
     args.push(req.record.id);
-    return this.runInherited(ctx, args, preservedFdCount(req.preserveFds));
+    return args;
+  }
+
+  async create(req: CreateRequest, ctx: BackendContext): Promise<Record<string, unknown>> {
+    await this.runOrFail(ctx, this.createArgs('create', req, ctx), preservedFdCount(req.preserveFds));
+    return {};
+  }
+
+  async run(req: RunRequest, ctx: BackendContext): Promise<number> {
+    return this.runInherited(ctx, this.createArgs('run', req, ctx), preservedFdCount(req.preserveFds));
   }
 
   async start(record: ContainerRecord, ctx: BackendContext): Promise<void> {
