@@ -1,5 +1,3 @@
-import { SPEC_VERSION } from './state.js';
-
 /** A starting config.json for `spec`: a shell in a private set of namespaces, read-only rootfs. */
 export function defaultSpec(options: { rootless: boolean }): Record<string, unknown> {
   const caps = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
@@ -26,7 +24,8 @@ export function defaultSpec(options: { rootless: boolean }): Record<string, unkn
     delete linux.resources;
   }
   return {
-    ociVersion: SPEC_VERSION,
+    // 1.0.2, as runc spec writes: Debian 12's crun 1.8 refuses any other ociVersion ("unknown version specified").
+    ociVersion: '1.0.2',
     process: {
       terminal: true,
       user: { uid: 0, gid: 0 },

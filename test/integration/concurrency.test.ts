@@ -58,7 +58,8 @@ describe('concurrent commands', () => {
   });
 
   it('50 creates and deletes of different ids succeed and leave no stray state', async () => {
-    const ids = Array.from({ length: 50 }, (_, i) => `par-${i}`);
+    // Ids unique to this run: runc names cgroups after the id, whatever the root.
+    const ids = Array.from({ length: 50 }, (_, i) => `par-${process.pid}-${i}`);
     const created = await inParallel(ids, 16, (id) => create(id));
     created.forEach((r) => assert.equal(r.exitCode, 0, r.stderr));
     assert.deepEqual(leftovers(root).sort(), [...ids].sort());
@@ -69,7 +70,7 @@ describe('concurrent commands', () => {
   });
 
   it('10 concurrent delete --force of one id all succeed and the container is gone', async () => {
-    const id = 'shared';
+    const id = `shared-${process.pid}`;
     assert.equal((await create(id)).exitCode, 0);
     const results = await Promise.all(Array.from({ length: 10 }, () => px(['delete', '--force', id])));
     results.forEach((r) => {
@@ -83,7 +84,7 @@ describe('concurrent commands', () => {
   });
 
   it('two creates of one id: exactly one wins, the other gets runc\'s "already exists" message', async () => {
-    const id = 'twice';
+    const id = `twice-${process.pid}`;
     const results = await Promise.all([create(id), create(id)]);
     const codes = results.map((r) => r.exitCode).sort();
     assert.deepEqual(codes, [0, 1], results.map((r) => r.stderr).join('\n'));

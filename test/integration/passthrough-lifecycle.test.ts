@@ -43,7 +43,8 @@ for (const backend of ['runc', 'crun'] as const) {
     }
 
     async function bundle(options: BundleOptions & { out?: string } = {}): Promise<{ dir: string; id: string }> {
-      const id = `${backend}-${++counter}`;
+      // Unique per run: runc and crun name cgroups after the id, whatever the root.
+      const id = `${backend}-${process.pid}-${++counter}`;
       const dir = path.join(base, id);
       const out = options.out;
       await makeBundle(dir, {
