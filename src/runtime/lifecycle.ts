@@ -140,9 +140,14 @@ export class Runtime {
         delete record.creating;
         this.store.write(record);
       } catch (err) {
-        await logDebug('create failed, removing what it made', { id, error: (err as Error).message });
-        await backend.delete(record, true, await this.context(id)).catch(() => undefined);
-        this.store.remove(id);
+        try {
+          await backend.delete(record, true, await this.context(id));
+        } catch {
+          // The create error is what the caller must see; what is left is removed by the delete --force that follows.
+        } finally {
+          this.store.remove(id);
+        }
+        await logDebug('create failed, removed what it made', { id, error: (err as Error).message });
         throw err;
       }
     });

@@ -68,14 +68,15 @@ export async function logError(message: string): Promise<void> {
   (await getLogger()).error(message);
 }
 
+/** Warnings and debug lines never fail the command that writes them. */
 export async function logWarning(message: string, fields?: Record<string, unknown>): Promise<void> {
   if (!current.file) return;
-  (await getLogger()).warn(fields ?? {}, message);
+  await getLogger().then((l) => l.warn(fields ?? {}, message), () => undefined);
 }
 
 export async function logDebug(message: string, fields?: Record<string, unknown>): Promise<void> {
   if (!current.debug) return;
-  (await getLogger()).debug(fields ?? {}, message);
+  await getLogger().then((l) => l.debug(fields ?? {}, message), () => undefined);
 }
 
 export function logOptions(): LogOptions {
