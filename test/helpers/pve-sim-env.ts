@@ -1,20 +1,32 @@
 /**
  * A Proxmox VE simulator for proxmox-lxc tests: started in a temp dir of its own, with a proxrun
- * config file pointing at it (CLI transport, the node's binDir, lxcPath and pveDir from sim.json,
- * storage `local`, the caller's VMID range). `PROXRUN_CONFIG` names that file; set it in the
+ * config file pointing at it (the node's binDir, lxcPath and pveDir from sim.json, storage `local`,
+ * the caller's VMID range; CLI transport unless `transport: 'api'`, which adds apiUrl, tokenId,
+ * the fingerprint and a 0600 token secret file). The cluster's `storage.cfg` is written into the
+ * simulated /etc/pve (as every Proxmox node has it) when the simulator has none, so the API
+ * transport can locate volumes without `pvesm`. `PROXRUN_CONFIG` names that file; set it in the
  * environment of proxrun and of anything that runs proxrun (containerd and its shims, podman).
  * `stop()` destroys every CT the simulator still has in the range, stops the simulator and removes
  * the temp dir, and reports what it had to destroy.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO_ROOT } from './proxrun.js';
+import { PROXRUN_BIN, REPO_ROOT } from './proxrun.js';
 
 export interface SimNodeInfo {
   readonly binDir: string;
   readonly lxcPath: string;
+}
+
+interface SimJson {
+  pveDir: string;
+  apiUrl: string;
+  tokenId: string;
+  tokenSecret: string;
+  fingerprint: string;
+  nodes: Record<string, SimNodeInfo>;
 }
 
 export interface PveSimEnv {
@@ -24,6 +36,13 @@ export interface PveSimEnv {
   readonly pveDir: string;
   readonly configFile: string;
   readonly vmidRange: readonly [number, number];
+  /** The API token secret (for tests that check it never leaks). */
+  readonly tokenSecret: string;
+  /** Writes another proxrun config next to the default one, with `proxmox` keys replaced; returns its path. */
+  writeConfig(name: string, proxmox: Readonly<Record<string, unknown>>, top?: Readonly<Record<string, unknown>>): string;
+  /** `scripts/pve-sim fault` with these arguments (e.g. `--match`, `--mode`); `clearFaults()` removes them all. */
+  fault(args: readonly string[]): void;
+  clearFaults(): void;
   /** Runs a node tool (pct, pvesm, pvesh) of the simulated node. */
   tool(name: string, args: readonly string[]): { code: number; stdout: string; stderr: string };
   /** VMIDs of the CTs whose config exists on the node. */
@@ -40,7 +59,15 @@ export interface PveSimEnv {
 const MONITOR_BASE = '/run/proxrun/ct';
 const SIM_SCRIPT = path.join(REPO_ROOT, 'scripts/pve-sim');
 
-export async function startPveSimEnv(options: { vmidRange: readonly [number, number]; node?: string }): Promise<PveSimEnv> {
+export interface PveSimEnvOptions {
+  vmidRange: readonly [number, number];
+  node?: string;
+  transport?: 'cli' | 'api';
+  rootfsDelivery?: 'directory' | 'archive';
+  timeoutSeconds?: number;
+}
+
+export async function startPveSimEnv(options: PveSimEnvOptions): Promise<PveSimEnv> {
   const node = options.node ?? 'pve1';
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'proxrun-pve-lxc-'));
   fs.chmodSync(root, 0o755);
@@ -50,24 +77,38 @@ export async function startPveSimEnv(options: { vmidRange: readonly [number, num
     fs.rmSync(root, { recursive: true, force: true });
     throw err;
   }
-  const info = JSON.parse(fs.readFileSync(path.join(root, 'sim.json'), 'utf8')) as { pveDir: string; nodes: Record<string, SimNodeInfo> };
+  const info = JSON.parse(fs.readFileSync(path.join(root, 'sim.json'), 'utf8')) as SimJson;
   const nodeInfo = info.nodes[node];
   if (nodeInfo === undefined) throw new Error(`sim.json has no node ${node}`);
-  const configFile = path.join(root, 'proxrun-config.json');
-  fs.writeFileSync(configFile, JSON.stringify({
-    defaultBackend: 'proxmox-lxc',
-    proxmox: {
-      transport: 'cli',
-      node,
-      storage: 'local',
-      templateStorage: 'local',
-      cliPath: nodeInfo.binDir,
-      lxcPath: nodeInfo.lxcPath,
-      pveDir: info.pveDir,
-      vmidRange: [...options.vmidRange],
-    },
-  }, null, 2));
   const storageDir = path.join(root, 'nodes', node, 'var-lib-vz');
+  const storageCfg = path.join(info.pveDir, 'storage.cfg');
+  if (!fs.existsSync(storageCfg)) {
+    fs.writeFileSync(storageCfg, `dir: local\n\tpath ${storageDir}\n\tcontent vztmpl,rootdir,images,iso,snippets,import\n`);
+  }
+  const secretFile = path.join(root, 'proxrun-token');
+  fs.writeFileSync(secretFile, `${info.tokenSecret}\n`, { mode: 0o600 });
+  const baseProxmox: Record<string, unknown> = {
+    transport: options.transport ?? 'cli',
+    node,
+    storage: 'local',
+    templateStorage: 'local',
+    cliPath: nodeInfo.binDir,
+    lxcPath: nodeInfo.lxcPath,
+    pveDir: info.pveDir,
+    vmidRange: [...options.vmidRange],
+    ...(options.rootfsDelivery !== undefined ? { rootfsDelivery: options.rootfsDelivery } : {}),
+    ...(options.timeoutSeconds !== undefined ? { timeoutSeconds: options.timeoutSeconds } : {}),
+    ...(options.transport === 'api' ? { apiUrl: info.apiUrl, tokenId: info.tokenId, tokenSecretFile: secretFile, fingerprint: info.fingerprint } : {}),
+  };
+  const writeConfig = (name: string, proxmox: Readonly<Record<string, unknown>>, top: Readonly<Record<string, unknown>> = {}): string => {
+    const file = path.join(root, name);
+    fs.writeFileSync(file, JSON.stringify({ defaultBackend: 'proxmox-lxc', ...top, proxmox: { ...baseProxmox, ...proxmox } }, null, 2));
+    return file;
+  };
+  const configFile = writeConfig('proxrun-config.json', {});
+  const control = (args: readonly string[]): void => {
+    execFileSync(SIM_SCRIPT, ['fault', '--root', root, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
+  };
 
   const tool = (name: string, args: readonly string[]): { code: number; stdout: string; stderr: string } => {
     const r = spawnSync(path.join(nodeInfo.binDir, name), args, { encoding: 'utf8' });
@@ -86,6 +127,7 @@ export async function startPveSimEnv(options: { vmidRange: readonly [number, num
   let stopped: Promise<{ destroyed: number[] }> | undefined;
   const stop = async (): Promise<{ destroyed: number[] }> => {
     const destroyed: number[] = [];
+    control(['--clear']);
     for (const vmid of ctVmids()) {
       if (vmid < options.vmidRange[0] || vmid > options.vmidRange[1]) continue;
       destroyed.push(vmid);
@@ -107,6 +149,10 @@ export async function startPveSimEnv(options: { vmidRange: readonly [number, num
     pveDir: info.pveDir,
     configFile,
     vmidRange: options.vmidRange,
+    tokenSecret: info.tokenSecret,
+    writeConfig,
+    fault: control,
+    clearFaults: () => control(['--clear']),
     tool,
     ctVmids,
     lxcContainers: () => listDir(nodeInfo.lxcPath).filter((n) => /^\d+$/.test(n)),
@@ -117,4 +163,60 @@ export async function startPveSimEnv(options: { vmidRange: readonly [number, num
       return stopped;
     },
   };
+}
+
+export interface DetachedResult {
+  exitCode: number | null;
+  stdoutFile: string;
+  stderrFile: string;
+}
+
+/**
+ * Runs proxrun with stdout/stderr on files in `dir` and waits for proxrun itself, not for the
+ * monitor it leaves behind (which inherits those files, as it inherits a shim's pipes).
+ */
+export function proxrunToFiles(root: string, args: readonly string[], dir: string, env: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<DetachedResult> {
+  const stdoutFile = path.join(dir, 'stdout');
+  const stderrFile = path.join(dir, 'stderr');
+  const out = fs.openSync(stdoutFile, 'w');
+  const err = fs.openSync(stderrFile, 'w');
+  try {
+    const child = spawn(PROXRUN_BIN, ['--root', root, ...args], { stdio: ['ignore', out, err], env });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`proxrun ${args.join(' ')} did not exit within ${timeoutMs} ms`));
+      }, timeoutMs);
+      child.once('error', reject);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        resolve({ exitCode: code, stdoutFile, stderrFile });
+      });
+    });
+  } finally {
+    fs.closeSync(out);
+    fs.closeSync(err);
+  }
+}
+
+/** Monitor folders under /run/proxrun/ct for `vmid` (named `<vmid>-<hash>`). */
+export function monitorDirsOf(vmid: number): string[] {
+  try {
+    return fs.readdirSync(MONITOR_BASE).filter((n) => n.startsWith(`${vmid}-`)).map((n) => path.join(MONITOR_BASE, n));
+  } catch {
+    return [];
+  }
+}
+
+/** The exit status the monitor of `vmid` recorded, once it has. */
+export function recordedExitStatus(vmid: number): number | undefined {
+  for (const dir of monitorDirsOf(vmid)) {
+    try {
+      const text = fs.readFileSync(path.join(dir, 'exit-status'), 'utf8').trim();
+      if (/^\d+$/.test(text)) return Number(text);
+    } catch {
+      // not yet
+    }
+  }
+  return undefined;
 }

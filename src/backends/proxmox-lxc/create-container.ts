@@ -1,21 +1,15 @@
 /**
- * `create` on Proxmox, node-local directory delivery: a throw-away base
- * template, `pct create` with a `size=0` directory rootfs in a VMID from the
- * range, the bundle's rootfs copied in (owners shifted into the id map), the
- * monitor folder and its raw `lxc.*` keys, `pct start` (the app is held at the
- * start FIFO), the monitor, the create hooks, and last the pid file.
- * Progress is saved as each piece exists; on failure everything made is
- * destroyed and the error names the step.
+ * `create` on Proxmox: the CT with the bundle's rootfs (rootfs-delivery.ts, in
+ * a VMID from the range), the monitor folder and its raw `lxc.*` keys,
+ * `pct start` (the app is held at the start FIFO), the monitor, the create
+ * hooks, and last the pid file. Progress is saved as each piece exists; on
+ * failure everything made is destroyed and the error names the step.
  */
-import { randomBytes } from 'node:crypto';
 import { lxcConfigEntries, prepareMonitorDir, PROXMOX_DEFAULT_ID_MAP, spawnMonitor } from '../../monitor/index.js';
 import type { Spec } from '../../oci/spec.js';
-import { ProxmoxError } from '../../proxmox/client.js';
-import { addRawLxcEntries, editGuestConf, guestConfPath } from '../../proxmox/conf-file.js';
-import { allocateAndCreate } from '../../proxmox/vmid.js';
+import { addRawLxcEntries, editGuestConf, guestConfPath, removeRawLxcEntries } from '../../proxmox/conf-file.js';
 import type { CreateRequest } from '../../runtime/backend.js';
 import type { CtPlan } from './ct-plan.js';
-import { baseTemplateName, uploadBaseTemplate } from './base-template.js';
 import { saveProgress, type LxcContainerData } from './container-data.js';
 import { destroyContainer } from './destroy-container.js';
 import { hookStateJson } from './hook-state.js';
@@ -23,8 +17,8 @@ import { runHooks } from './hooks.js';
 import { initPid } from './lxc-local.js';
 import { ensureMonitorBase, monitorDirFor } from './monitor-location.js';
 import { writePidFile } from './pid-file.js';
-import { volumePath, type PveOps } from './pve-ops.js';
-import { copyRootfs } from './rootfs-copy.js';
+import { step, type PveOps } from './pve-ops.js';
+import { deliverRootfs, isUnprivileged } from './rootfs-delivery.js';
 import type { LxcBackendSettings } from './settings.js';
 
 export interface CreateInputs {
@@ -35,32 +29,11 @@ export interface CreateInputs {
   readonly containerDir: string;
 }
 
-/** Runs one step; a failure becomes `<step>: <message>` on one line. */
-async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof ProxmoxError) throw new ProxmoxError(err.step, oneLine(err.detail), err.status);
-    const message = ((err as Error).message ?? String(err)).split('\n').filter((l) => l.trim() !== '').join(' ');
-    throw new Error(`${name}: ${message}`);
-  }
-}
-
-function oneLine(text: string): string {
-  return text.split('\n').filter((l) => l.trim() !== '').join(' ');
-}
-
-function isUnprivileged(plan: CtPlan): boolean {
-  const value = plan.createParams['unprivileged'];
-  return value === undefined || value === 1 || value === true || value === '1';
-}
-
-/** The volume id in a `rootfs` value such as `local:9999/subvol-9999-disk-0.subvol,size=0`. */
-function rootfsVolid(config: Record<string, unknown>): string {
-  const rootfs = config['rootfs'];
-  if (typeof rootfs !== 'string' || rootfs === '') throw new Error('the CT config has no rootfs');
-  return rootfs.split(',')[0] ?? rootfs;
-}
+/**
+ * Single-valued raw keys proxrun sets. An OCI import writes some of them from the image config
+ * (init uid/gid/cwd, signal.halt); the old values go so that exactly one of each remains.
+ */
+const SINGLE_VALUED_KEYS = ['lxc.init.cmd', 'lxc.init.uid', 'lxc.init.gid', 'lxc.init.groups', 'lxc.init.cwd', 'lxc.signal.halt'];
 
 export async function createContainer(inputs: CreateInputs): Promise<LxcContainerData> {
   const { req, plan, settings, ops, containerDir } = inputs;
@@ -69,25 +42,8 @@ export async function createContainer(inputs: CreateInputs): Promise<LxcContaine
   const data: LxcContainerData = { node, hooks: hooksToKeep(req.spec) };
   const save = (): void => saveProgress(containerDir, data);
   try {
-    const templateName = baseTemplateName(`${req.record.id.slice(0, 24).replace(/[^A-Za-z0-9_-]/g, '_')}-${randomBytes(4).toString('hex')}`);
-    data.templateStorage = settings.templateStorage;
-    data.templateVolid = `${settings.templateStorage}:vztmpl/${templateName}`;
-    save();
-    const templateVolid = await step('upload base template', () => uploadBaseTemplate(ops, node, settings.templateStorage, templateName));
-    const params = { ...plan.createParams, ostemplate: templateVolid, rootfs: `${storage}:0${plan.readonlyRoot ? ',ro=1' : ''}` };
-    const vmid = await step('create CT', () => allocateAndCreate(ops, settings.vmidRange, (id) => ops.createCt(node, id, params)));
-    data.vmid = vmid;
-    save();
-    await step('remove base template', () => ops.deleteVolume(node, settings.templateStorage, templateVolid));
-    delete data.templateVolid;
-    save();
-
-    const volid = await step('read CT config', async () => rootfsVolid(await ops.ctConfig(node, vmid)));
-    data.rootfsVolid = volid;
-    const rootPath = await step('find rootfs volume', () => volumePath(settings.cliPath, volid));
+    const vmid = await deliverRootfs({ req, plan, settings, ops, node, storage, data, save });
     const idMap = isUnprivileged(plan) ? PROXMOX_DEFAULT_ID_MAP : undefined;
-    await step('copy rootfs', () => copyRootfs(req.record.rootfs, rootPath, idMap));
-
     const monitorDir = monitorDirFor(vmid, containerDir);
     data.monitorDir = monitorDir;
     save();
@@ -95,9 +51,11 @@ export async function createContainer(inputs: CreateInputs): Promise<LxcContaine
       await ensureMonitorBase();
       await prepareMonitorDir(monitorDir, plan.process, idMap === undefined ? {} : { idMap });
     });
+    const entries = [...plan.rawLxc, ...lxcConfigEntries(monitorDir, plan.process)];
+    const replaced = SINGLE_VALUED_KEYS.filter((key) => entries.some(([k]) => k === key));
     await step('write raw lxc keys', () =>
       editGuestConf(guestConfPath(settings.pveDir, node, 'lxc', vmid), (conf) =>
-        addRawLxcEntries(conf, [...plan.rawLxc, ...lxcConfigEntries(monitorDir, plan.process)].map(([key, value]) => ({ key, value }))),
+        addRawLxcEntries(removeRawLxcEntries(conf, replaced), entries.map(([key, value]) => ({ key, value }))),
       ),
     );
     await step('start CT', () => ops.startCt(node, vmid));

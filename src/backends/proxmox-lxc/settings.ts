@@ -18,6 +18,8 @@ export interface LxcBackendSettings {
   readonly pveDir: string;
   readonly vmidRange: readonly [number, number];
   readonly timeoutSeconds: number;
+  /** `directory`: a size=0 volume filled by copy on this node; `archive`: an OCI image archive uploaded as a vztmpl. */
+  readonly rootfsDelivery: 'directory' | 'archive';
 }
 
 export const DEFAULT_VMID_RANGE: readonly [number, number] = [100000, 199999];
@@ -38,13 +40,20 @@ export function resolveSettings(config: ProxrunConfig): { settings?: LxcBackendS
     pveDir: pve.pveDir ?? '/etc/pve',
     vmidRange: pve.vmidRange ?? DEFAULT_VMID_RANGE,
     timeoutSeconds: pve.timeoutSeconds ?? 120,
+    rootfsDelivery: pve.rootfsDelivery ?? 'directory',
   };
   const problems: string[] = [];
   const [low, high] = settings.vmidRange;
   if (low > high) problems.push(`proxrun config: proxmox.vmidRange: lowest ${low} is above highest ${high}`);
-  for (const [key, dir] of [['lxcPath', settings.lxcPath], ['pveDir', settings.pveDir], ['cliPath', settings.cliPath]] as const) {
+  // lxcPath and pveDir are read on this node whatever the transport; cliPath only matters for `cli`.
+  const localDirs: Array<readonly [string, string]> = [['lxcPath', settings.lxcPath], ['pveDir', settings.pveDir]];
+  if (settings.transport === 'cli') localDirs.push(['cliPath', settings.cliPath]);
+  for (const [key, dir] of localDirs) {
     if (!path.isAbsolute(dir)) problems.push(`proxrun config: proxmox.${key}: ${JSON.stringify(dir)} is not an absolute path`);
     else if (!isDirectory(dir)) problems.push(`proxrun config: proxmox.${key}: ${dir} is not a directory on this node`);
+  }
+  if (settings.rootfsDelivery !== 'directory' && settings.rootfsDelivery !== 'archive') {
+    problems.push(`proxrun config: proxmox.rootfsDelivery: ${JSON.stringify(settings.rootfsDelivery)} is neither "directory" nor "archive"`);
   }
   if (settings.transport === 'cli' && isDirectory(settings.cliPath)) {
     for (const tool of ['pct', 'pvesm']) {
