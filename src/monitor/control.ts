@@ -2,15 +2,23 @@
  * What `start`, `state` and `delete` do with a monitor folder.
  */
 import { constants } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { open, readFile, rm, writeFile } from 'node:fs/promises';
 import { monitorPaths } from './layout.js';
+
+export interface ReleaseOptions {
+  /** Run the app with no_new_privs (process.noNewPrivileges): the init reads a flag file after the gate. */
+  readonly noNewPrivileges?: boolean;
+}
 
 /**
  * Lets the container's init run the app. Never blocks: when nothing waits on
  * the start FIFO (the init is gone or already started) it throws.
  */
-export async function releaseStart(dir: string): Promise<void> {
+export async function releaseStart(dir: string, options: ReleaseOptions = {}): Promise<void> {
   const fifo = monitorPaths(dir).sharedFile('start');
+  const flag = monitorPaths(dir).sharedFile('noNewPrivs');
+  if (options.noNewPrivileges === true) await writeFile(flag, '', { mode: 0o644 });
+  else await rm(flag, { force: true });
   let handle;
   try {
     handle = await open(fifo, constants.O_WRONLY | constants.O_NONBLOCK);

@@ -7,7 +7,7 @@ export { renderMonitorScript } from './monitor-script.js';
 export { prepareMonitorDir, DEFAULT_HOST_BUSYBOX, type PrepareOptions } from './prepare.js';
 export { lxcConfigEntries, formatLxcConfig, type LxcConfigEntry } from './lxc-config.js';
 export { spawnMonitor, type SpawnMonitorOptions } from './spawn.js';
-export { releaseStart, readExitStatus } from './control.js';
+export { releaseStart, readExitStatus, type ReleaseOptions } from './control.js';
 export { monitorPaths, type MonitorPaths, CONTAINER_MOUNT_POINT, IN_CONTAINER_DIR } from './layout.js';
 export { hostIds, PROXMOX_DEFAULT_ID_MAP, type IdMap } from './id-map.js';
 export { quoteShellWord } from './shell-quote.js';

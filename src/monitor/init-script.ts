@@ -8,7 +8,7 @@
  *
  * Sequence: open the status FIFO (blocks until the host monitor listens), wait
  * for the start order, connect stdio to the FIFOs, enter cwd, run the app with
- * exactly process.env, report `$?` through the status FIFO, exit with it.
+ * exactly process.env (under `setpriv --nnp` when the host left the no-new-privs flag), report `$?` through the status FIFO, exit with it.
  */
 import { inContainer } from './layout.js';
 import type { MonitoredProcess } from './process.js';
@@ -54,6 +54,9 @@ export function renderInitScript(process: MonitoredProcess, options: InitScriptO
     `trap - ${PRE_START_TRAPPED_SIGNALS.join(' ')}`,
     `exec <${stdinSource} >${quoteShellWord(inContainer('stdout'))} 2>${quoteShellWord(inContainer('stderr'))}`,
     `cd -- ${quoteShellWord(process.cwd)} || { echo 126 >&${STATUS_FD}; exit 126; }`,
+    // process.noNewPrivileges: the host leaves a flag file before the start order.
+    `if [ -e ${quoteShellWord(inContainer('noNewPrivs'))} ]; then set -- ${busybox} setpriv --nnp; else set --; fi`,
+    '"$@" \\',
     `${command} ${STATUS_FD}>&-`,
     'status=$?',
     `echo "$status" >&${STATUS_FD}`,

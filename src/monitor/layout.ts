@@ -20,6 +20,8 @@ export const SHARED = {
   stdin: 'stdin',
   stdout: 'stdout',
   stderr: 'stderr',
+  /** Present when the app must run with no_new_privs (written by the host before the start order). */
+  noNewPrivs: 'no-new-privs',
 } as const;
 
 export type SharedName = keyof typeof SHARED;

@@ -9,7 +9,7 @@ import { releaseStart } from '../../monitor/index.js';
 import type { Problem } from '../../oci/problems.js';
 import type { Spec } from '../../oci/spec.js';
 import type { Backend, BackendContext, BackendStatus, CreateRequest, ExecRequest } from '../../runtime/backend.js';
-import { errNotRunning, errUnsupported, RuntimeError } from '../../runtime/errors.js';
+import { errNotPaused, errNotRunning, errUnsupported, RuntimeError } from '../../runtime/errors.js';
 import { logWarning } from '../../runtime/log.js';
 import type { ContainerRecord } from '../../runtime/state-store.js';
 import { loadContainerData, saveProgress, startedMarker, type LxcContainerData } from './container-data.js';
@@ -17,11 +17,16 @@ import { containerStatus } from './container-status.js';
 import { createContainer } from './create-container.js';
 import type { TranslateResult } from './ct-plan.js';
 import { destroyContainer } from './destroy-container.js';
+import { EXEC_RUNTIME_FAILURE, execAttached, execDetached } from './exec.js';
+import { resolveExecProcess } from './exec-process.js';
 import { hookStateJson } from './hook-state.js';
 import { runHooks } from './hooks.js';
 import { cgroupDirOf, cgroupPids, initPid } from './lxc-local.js';
 import { signalMonitor } from './monitor-process.js';
 import { openPveOps } from './open-pve-ops.js';
+import { freezeCt, thawCt } from './pause.js';
+import { applyOomScoreAdj, processOptionsEntry, processOptionsOf } from './process-options.js';
+import { resourcesToCtParams } from './update-resources.js';
 import { translateSpec } from './translate.js';
 import { resolveSettings, type LxcBackendSettings } from './settings.js';
 
@@ -62,7 +67,7 @@ class ProxmoxLxcBackend implements Backend {
     for (const warning of plan.warnings) await logWarning(warning);
     try {
       const data = await createContainer({ req, plan, settings, ops: openPveOps(ctx.config), containerDir: ctx.containerDir });
-      return { ...data };
+      return { ...data, ...processOptionsEntry(plan) };
     } catch (err) {
       throw new RuntimeError('Backend', `proxmox-lxc create: ${(err as Error).message}`);
     }
@@ -78,8 +83,11 @@ class ProxmoxLxcBackend implements Backend {
     const { status, pid } = await containerStatus(data, settings.lxcPath, ctx.containerDir);
     if (status === 'stopped') throw new RuntimeError('Stopped', 'cannot start a container that has stopped');
     if (status !== 'created') throw new RuntimeError('Running', 'cannot start an already running container');
+    const options = processOptionsOf(record.backendData);
     try {
-      await releaseStart(data.monitorDir ?? '');
+      // The init waits at its gate: what it sets now, the app inherits.
+      if (options.oomScoreAdj !== undefined) await applyOomScoreAdj(pid, options.oomScoreAdj);
+      await releaseStart(data.monitorDir ?? '', { noNewPrivileges: options.noNewPrivileges });
     } catch (err) {
       throw new RuntimeError('Backend', `proxmox-lxc start: ${(err as Error).message}`);
     }
@@ -141,20 +149,54 @@ class ProxmoxLxcBackend implements Backend {
     process.stdout.write(format === 'json' ? `${JSON.stringify(pids)}\n` : `PID\n${pids.map((p) => `${p}\n`).join('')}`);
   }
 
-  async exec(_record: ContainerRecord, _req: ExecRequest, _ctx: BackendContext): Promise<number> {
-    throw errUnsupported('proxmox-lxc: exec is not implemented yet');
+  async exec(record: ContainerRecord, req: ExecRequest, ctx: BackendContext): Promise<number> {
+    // The --process file first: the caller deletes it as soon as proxrun returns.
+    const proc = resolveExecProcess(req, record.bundle);
+    const settings = settingsOrThrow(ctx);
+    const data = this.data(record, ctx);
+    const { status } = await containerStatus(data, settings.lxcPath, ctx.containerDir);
+    if (status !== 'running' || data.vmid === undefined) throw new RuntimeError('NotRunning', 'container not running', EXEC_RUNTIME_FAILURE);
+    const target = { lxcPath: settings.lxcPath, vmid: data.vmid };
+    if (!req.detach) return execAttached(target, proc);
+    await execDetached(target, proc, req.pidFile);
+    return 0;
   }
 
-  async pause(_record: ContainerRecord, _ctx: BackendContext): Promise<void> {
-    throw errUnsupported('proxmox-lxc: pause is not implemented yet');
+  async pause(record: ContainerRecord, ctx: BackendContext): Promise<void> {
+    const settings = settingsOrThrow(ctx);
+    const data = this.data(record, ctx);
+    const { status } = await containerStatus(data, settings.lxcPath, ctx.containerDir);
+    if (status !== 'running' || data.vmid === undefined) throw errNotRunning();
+    try {
+      await freezeCt(settings.lxcPath, data.vmid);
+    } catch (err) {
+      throw new RuntimeError('Backend', `proxmox-lxc pause: ${(err as Error).message}`);
+    }
   }
 
-  async resume(_record: ContainerRecord, _ctx: BackendContext): Promise<void> {
-    throw errUnsupported('proxmox-lxc: resume is not implemented yet');
+  async resume(record: ContainerRecord, ctx: BackendContext): Promise<void> {
+    const settings = settingsOrThrow(ctx);
+    const data = this.data(record, ctx);
+    const { status } = await containerStatus(data, settings.lxcPath, ctx.containerDir);
+    if (status !== 'paused' || data.vmid === undefined) throw errNotPaused();
+    try {
+      await thawCt(settings.lxcPath, data.vmid);
+    } catch (err) {
+      throw new RuntimeError('Backend', `proxmox-lxc resume: ${(err as Error).message}`);
+    }
   }
 
-  async update(_record: ContainerRecord, _resources: Buffer, _ctx: BackendContext): Promise<void> {
-    throw errUnsupported('proxmox-lxc: update is not implemented yet');
+  async update(record: ContainerRecord, resources: Buffer, ctx: BackendContext): Promise<void> {
+    const params = resourcesToCtParams(resources);
+    const settings = settingsOrThrow(ctx);
+    const data = this.data(record, ctx);
+    if (data.vmid === undefined) throw errNotRunning();
+    if (Object.keys(params).length === 0) return;
+    try {
+      await openPveOps(ctx.config).setCtConfig(data.node ?? settings.node, data.vmid, params);
+    } catch (err) {
+      throw new RuntimeError('Backend', `proxmox-lxc update: ${(err as Error).message}`);
+    }
   }
 
   async features(_ctx: BackendContext): Promise<Record<string, unknown> | null> {

@@ -1,0 +1,183 @@
+/**
+ * `proxrun exec` with the proxmox-lxc backend on the simulator (CLI transport, real LXC): the
+ * exec runs inside the running CT through lxc-attach with exactly its env, its cwd and its user;
+ * its output reaches proxrun's stdio and its status is proxrun's (128+N for a signal, 255 when the
+ * exec itself fails); `--detach --pid-file` leaves a representative process (lxc-attach) that runs
+ * the command; what the backend cannot do is refused before anything runs.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startPveSimEnv, type PveSimEnv } from '../helpers/pve-sim-env.js';
+import { leftovers, makeBundle, PROXRUN_BIN, proxrun, requireBuilt, tempDir } from '../helpers/proxrun.js';
+import { describeResult, pollFor } from '../helpers/exec.js';
+
+const VMID_RANGE: readonly [number, number] = [620000, 624999];
+
+/**
+ * proxrun with stdout/stderr on files, waiting for proxrun alone: what it leaves running (the
+ * monitor, a detached exec) inherits them and outlives it, so pipes would not close with it.
+ */
+function proxrunToFiles(root: string, args: readonly string[], dir: string, env: NodeJS.ProcessEnv): Promise<number | null> {
+  const out = fs.openSync(path.join(dir, 'stdout'), 'w');
+  const err = fs.openSync(path.join(dir, 'stderr'), 'w');
+  try {
+    const child = spawn(PROXRUN_BIN, ['--root', root, ...args], { stdio: ['ignore', out, err], env });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`proxrun ${args.join(' ')} did not exit within 90 s`)), 90_000);
+      child.once('error', reject);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        resolve(code);
+      });
+    });
+  } finally {
+    fs.closeSync(out);
+    fs.closeSync(err);
+  }
+}
+
+describe('proxmox-lxc exec on the simulator', { timeout: 600_000 }, () => {
+  let sim: PveSimEnv;
+  let env: NodeJS.ProcessEnv;
+  let root: string;
+  let work: string;
+  const id = 'execct';
+
+  before(async () => {
+    requireBuilt();
+    sim = await startPveSimEnv({ vmidRange: VMID_RANGE });
+    env = { ...process.env, PROXRUN_CONFIG: sim.configFile };
+    root = tempDir('proxrun-pvelxc-exec-root-');
+    work = tempDir('proxrun-pvelxc-exec-work-');
+    const dir = await makeBundle(path.join(work, id), {
+      args: ['sleep', '1000'],
+      edit: (config) => {
+        (config['root'] as Record<string, unknown>)['readonly'] = false;
+        (config['process'] as Record<string, unknown>)['env'] = ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'FROM_BUNDLE=yes'];
+      },
+    });
+    const code = await proxrunToFiles(root, ['create', '--bundle', dir, id], dir, env);
+    assert.equal(code, 0, fs.readFileSync(path.join(dir, 'stderr'), 'utf8'));
+    const started = await proxrun(root, ['start', id], { env });
+    assert.equal(started.exitCode, 0, describeResult(started));
+  });
+
+  after(async () => {
+    for (const leftover of leftovers(root)) await proxrun(root, ['delete', '--force', leftover], { env });
+    const { destroyed } = await sim.stop();
+    fs.rmSync(work, { recursive: true, force: true });
+    fs.rmSync(root, { recursive: true, force: true });
+    assert.deepEqual(destroyed, [], 'CTs were left in the simulator');
+  });
+
+  const processFile = (name: string, process: Record<string, unknown>): string => {
+    const file = path.join(work, `${name}.json`);
+    fs.writeFileSync(file, JSON.stringify({ cwd: '/', env: ['PATH=/bin:/usr/bin'], user: { uid: 0, gid: 0 }, ...process }));
+    return file;
+  };
+
+  test('--process: output, exit status, exactly process.env, cwd and uid:gid', async () => {
+    const file = processFile('full', {
+      args: ['sh', '-c', 'env; echo --; pwd; echo "$(id -u):$(id -g)"; echo oops >&2; exit 5'],
+      env: ['PATH=/bin:/usr/bin', 'GREETING=hello world'],
+      cwd: '/tmp',
+      user: { uid: 1000, gid: 1001 },
+    });
+    const r = await proxrun(root, ['exec', '--process', file, id], { env });
+    assert.equal(r.exitCode, 5, describeResult(r));
+    const lines = r.stdout.split('\n');
+    const marker = lines.indexOf('--');
+    assert.ok(marker > 0, r.stdout);
+    // sh itself adds PWD, SHLVL, OLDPWD; nothing else may appear (no container=lxc, nothing of proxrun's).
+    const seen = lines.slice(0, marker).filter((v) => !/^(PWD|SHLVL|OLDPWD)=/.test(v)).sort();
+    assert.deepEqual(seen, ['GREETING=hello world', 'PATH=/bin:/usr/bin']);
+    assert.deepEqual(lines.slice(marker + 1), ['/tmp', '1000:1001', '']);
+    assert.equal(r.stderr, 'oops\n');
+  });
+
+  test('inline form starts from the container process and applies --env, --cwd, --user', async () => {
+    const r = await proxrun(root, ['exec', '--env', 'EXTRA=1', '--cwd', '/etc', '--user', '65534:65534', id, 'sh', '-c', 'echo "$FROM_BUNDLE $EXTRA $(pwd) $(id -u):$(id -g)"'], { env });
+    assert.equal(r.exitCode, 0, describeResult(r));
+    assert.equal(r.stdout, 'yes 1 /etc 65534:65534\n');
+  });
+
+  test('the exec runs in the CT: its pid namespace and hostname, not the host', async () => {
+    const r = await proxrun(root, ['exec', id, 'sh', '-c', 'cat /proc/1/cmdline | tr "\\0" " "; echo; hostname'], { env });
+    assert.equal(r.exitCode, 0, describeResult(r));
+    const [init, hostname] = r.stdout.split('\n');
+    assert.match(init ?? '', /\/\.proxrun\/busybox sh \/\.proxrun\/init/, 'PID 1 seen by the exec is the CT init');
+    assert.equal(hostname, 'proxrun-test');
+  });
+
+  test('an exec killed by a signal gives 128+N; a missing cwd is a runtime failure (255)', async () => {
+    const killed = await proxrun(root, ['exec', id, 'sh', '-c', 'kill -TERM $$'], { env });
+    assert.equal(killed.exitCode, 143, describeResult(killed));
+    const noCwd = await proxrun(root, ['exec', '--cwd', '/does/not/exist', id, 'true'], { env });
+    assert.equal(noCwd.exitCode, 255, describeResult(noCwd));
+    assert.match(noCwd.stderr, /cannot enter working directory \/does\/not\/exist/);
+  });
+
+  test('noNewPrivileges from --process or --no-new-privs reaches the exec', async () => {
+    const withFlag = await proxrun(root, ['exec', '--process', processFile('nnp', { args: ['grep', 'NoNewPrivs', '/proc/self/status'], noNewPrivileges: true }), id], { env });
+    assert.equal(withFlag.exitCode, 0, describeResult(withFlag));
+    assert.match(withFlag.stdout, /NoNewPrivs:\s+1/);
+    const cli = await proxrun(root, ['exec', '--no-new-privs', id, 'grep', 'NoNewPrivs', '/proc/self/status'], { env });
+    assert.match(cli.stdout, /NoNewPrivs:\s+1/);
+    const without = await proxrun(root, ['exec', '--process', processFile('nonnp', { args: ['grep', 'NoNewPrivs', '/proc/self/status'] }), id], { env });
+    assert.match(without.stdout, /NoNewPrivs:\s+0/);
+  });
+
+  test('--detach --pid-file: digits only, the pid runs the command in the CT and ends with it', async () => {
+    const pidFile = path.join(work, 'detached.pid');
+    const marker = `detached-${process.pid}`;
+    const file = processFile('detached', { args: ['sh', '-c', `echo ran > /tmp/${marker}; sleep 3`] });
+    const outDir = fs.mkdtempSync(path.join(work, 'detached-'));
+    const code = await proxrunToFiles(root, ['exec', '--detach', '--pid-file', pidFile, '--process', file, id], outDir, env);
+    assert.equal(code, 0, fs.readFileSync(path.join(outDir, 'stderr'), 'utf8'));
+    fs.rmSync(file); // what the shim does as soon as exec returns
+    const pidText = fs.readFileSync(pidFile, 'utf8');
+    assert.match(pidText, /^\d+$/);
+    const cmdline = fs.readFileSync(`/proc/${pidText}/cmdline`, 'utf8').split('\0');
+    assert.equal(path.basename(cmdline[0] ?? ''), 'lxc-attach');
+    const check = await proxrun(root, ['exec', id, 'cat', `/tmp/${marker}`], { env });
+    assert.equal(check.stdout, 'ran\n', describeResult(check));
+    await pollFor(() => {
+      try {
+        const stat = fs.readFileSync(`/proc/${pidText}/stat`, 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z') ? true : undefined;
+      } catch {
+        return true;
+      }
+    }, { timeoutMs: 20_000, description: 'the detached exec to end' });
+  });
+
+  test('terminal mode and other unsupported options are refused before anything runs', async () => {
+    const marker = `/tmp/never-${process.pid}`;
+    for (const extra of [['--tty'], ['--console-socket', '/tmp/nowhere.sock'], ['--cap', 'CAP_SYS_ADMIN'], ['--additional-gids', '5']]) {
+      const r = await proxrun(root, ['exec', ...extra, id, 'touch', marker], { env });
+      assert.notEqual(r.exitCode, 0, `${extra.join(' ')}: ${describeResult(r)}`);
+      assert.match(r.stderr, /not supported by the proxmox-lxc backend/);
+    }
+    const check = await proxrun(root, ['exec', id, 'ls', marker], { env });
+    assert.notEqual(check.exitCode, 0, 'a refused exec must not have run');
+  });
+
+  test('exec on a stopped container fails with "container not running" and 255', async () => {
+    const killed = await proxrun(root, ['kill', id, 'KILL'], { env });
+    assert.equal(killed.exitCode, 0, describeResult(killed));
+    await pollFor(async () => {
+      const st = await proxrun(root, ['state', id], { env });
+      return (JSON.parse(st.stdout) as { status: string }).status === 'stopped' ? true : undefined;
+    }, { timeoutMs: 30_000, description: 'the CT to stop' });
+    const r = await proxrun(root, ['exec', id, 'true'], { env });
+    assert.equal(r.exitCode, 255, describeResult(r));
+    assert.match(r.stderr, /container not running/);
+    const deleted = await proxrun(root, ['delete', '--force', id], { env });
+    assert.equal(deleted.exitCode, 0, describeResult(deleted));
+    assert.deepEqual(sim.ctVmids(), []);
+    assert.deepEqual(sim.lxcContainers(), []);
+  });
+});
