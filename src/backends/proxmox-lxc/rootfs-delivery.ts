@@ -14,7 +14,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PROXMOX_DEFAULT_ID_MAP } from '../../monitor/index.js';
-import { allocateAndCreate } from '../../proxmox/vmid.js';
+import { allocateAndCreate, isVmidTaken } from '../../proxmox/vmid.js';
 import type { CreateRequest } from '../../runtime/backend.js';
 import { baseTemplateName, uploadBaseTemplate } from './base-template.js';
 import type { LxcContainerData } from './container-data.js';
@@ -63,7 +63,21 @@ async function createFromTemplate(inputs: DeliveryInputs, templateName: string, 
   save();
   const templateVolid = await step('upload template', upload);
   const params = { ...plan.createParams, ostemplate: templateVolid, rootfs: `${rootfs}${plan.readonlyRoot ? ',ro=1' : ''}` };
-  const vmid = await step('create CT', () => allocateAndCreate(ops, settings.vmidRange, (id) => ops.createCt(node, id, params)));
+  const vmid = await step('create CT', () =>
+    allocateAndCreate(ops, settings.vmidRange, async (id) => {
+      try {
+        await ops.createCt(node, id, params);
+      } catch (err) {
+        // Proxmox claimed this free id for our request (anything but "already exists"): a create
+        // task that failed, timed out or ended without status can leave its config behind.
+        if (!isVmidTaken(err)) {
+          data.vmid = id;
+          save();
+        }
+        throw err;
+      }
+    }),
+  );
   data.vmid = vmid;
   save();
   await step('remove template', () => ops.deleteVolume(node, settings.templateStorage, templateVolid));
