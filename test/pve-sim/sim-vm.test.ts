@@ -40,18 +40,18 @@ function bootArgs(initrd: string): string {
   return `-kernel ${kernel} -initrd ${initrd} -append 'console=ttyS0 quiet'`;
 }
 
-/** Reads the serial socket until `marker` appears (connects at once; the guest prints in a loop). */
-function readSerialUntil(socketPath: string, marker: string, timeoutMs = 90_000): Promise<string> {
+/** Reads the serial socket until `marker` matches (connects at once; the guest prints in a loop). */
+function readSerialUntil(socketPath: string, marker: RegExp, timeoutMs = 90_000): Promise<string> {
   return new Promise((resolve, reject) => {
     let text = '';
     const sock = net.createConnection(socketPath);
     const timer = setTimeout(() => {
       sock.destroy();
-      reject(new Error(`no '${marker}' on ${socketPath} within ${timeoutMs} ms; got: ${JSON.stringify(text.slice(-300))}`));
+      reject(new Error(`no ${String(marker)} on ${socketPath} within ${timeoutMs} ms; got: ${JSON.stringify(text.slice(-300))}`));
     }, timeoutMs);
     sock.on('data', (c: Buffer) => {
       text += c.toString('latin1');
-      if (text.includes(marker)) {
+      if (marker.test(text)) {
         clearTimeout(timer);
         sock.destroy();
         resolve(text);
@@ -163,7 +163,7 @@ test('API: root@pam boots a VM from args and an imported disk, reads its serial 
 
   const startUpid = await okTask(await s().request('POST', '/nodes/pve1/qemu/700/status/start', {}, root), 'start');
   assert.match(startUpid, /^UPID:pve1:[0-9A-F]{8}:[0-9A-F]{8}:[0-9A-F]{8}:qmstart:700:root@pam:$/);
-  const serial = readSerialUntil(path.join(runDir(), '700.serial0'), 'GUEST-HELLO');
+  const serial = readSerialUntil(path.join(runDir(), '700.serial0'), /GUEST-HELLO \d+\r?\n/);
   const st = await statusCurrent(700);
   assert.equal(st.status, 'running');
   assert.equal(st.qmpstatus, 'running');
@@ -178,7 +178,7 @@ test('API: root@pam boots a VM from args and an imported disk, reads its serial 
   const accel = argv[argv.indexOf('-accel') + 1];
   assert.match(log, accel === 'tcg' ? /using TCG/ : /using KVM/, 'the start log says which accelerator');
 
-  assert.match(await serial, /GUEST-HELLO \d+/);
+  assert.match(await serial, /GUEST-HELLO \d+\r?\n/);
   await waitStopped(700, 60_000);
   assert.equal(alive(st.pid), false, 'QEMU ended when the guest powered off');
   assert.deepEqual(fs.readdirSync(runDir()).filter((f) => f.startsWith('700.')), [], 'pidfile and sockets are cleaned up');
@@ -213,7 +213,7 @@ test('qm: start, status, shutdown that times out, forced shutdown, stop, and des
   const start = qm('start', '701');
   assert.equal(start.code, 0, start.stderr);
   assert.match(start.stdout, /using (TCG|KVM)/);
-  const serial = readSerialUntil(path.join(runDir(), '701.serial0'), 'GUEST-WAITING');
+  const serial = readSerialUntil(path.join(runDir(), '701.serial0'), /GUEST-WAITING\r?\n/);
   assert.equal(qm('status', '701').stdout, 'status: running\n');
   const again = qm('start', '701');
   assert.equal(again.code, 255);
