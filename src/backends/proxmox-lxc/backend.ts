@@ -20,7 +20,7 @@ import { destroyContainer } from './destroy-container.js';
 import { EXEC_RUNTIME_FAILURE, execAttached, execDetached } from './exec.js';
 import { resolveExecProcess } from './exec-process.js';
 import { hookStateJson } from './hook-state.js';
-import { runHooks } from './hooks.js';
+import { runHooks } from '../../oci/hooks.js';
 import { cgroupDirOf, cgroupPids, initPid } from './lxc-local.js';
 import { signalMonitor } from './monitor-process.js';
 import { openPveOps } from './open-pve-ops.js';

@@ -13,7 +13,7 @@ import type { CtPlan } from './ct-plan.js';
 import { saveProgress, type LxcContainerData } from './container-data.js';
 import { destroyContainer } from './destroy-container.js';
 import { hookStateJson } from './hook-state.js';
-import { runHooks } from './hooks.js';
+import { runHooks } from '../../oci/hooks.js';
 import { initPid } from './lxc-local.js';
 import { ensureMonitorBase, monitorDirFor } from './monitor-location.js';
 import { writePidFile } from './pid-file.js';

@@ -1,10 +1,11 @@
 /**
  * Runs OCI hooks on the host, as runc does: `path` with `args` (args[0] is
  * argv[0]) and exactly `env`, the state JSON on stdin, killed after `timeout`
- * seconds. A failure is one line naming the hook kind and path.
+ * seconds. A failure is one line naming the hook kind and path. Used by the
+ * backends that run hooks themselves (runc and crun run their own).
  */
 import { spawn } from 'node:child_process';
-import type { Hook } from '../../oci/spec.js';
+import type { Hook } from './spec.js';
 
 export async function runHooks(kind: string, hooks: readonly Hook[] | undefined, stateJson: string): Promise<void> {
   for (const [index, hook] of (hooks ?? []).entries()) await runHook(`${kind}[${index}] ${hook.path}`, hook, stateJson);
@@ -20,6 +21,8 @@ function runHook(label: string, hook: Hook, stateJson: string): Promise<void> {
         return eq < 0 ? [entry, ''] : [entry.slice(0, eq), entry.slice(eq + 1)];
       })),
       stdio: ['pipe', 'ignore', 'pipe'],
+      // Its own process group, so a timeout ends whatever the hook started too.
+      detached: true,
     });
     let stderr = '';
     let timedOut = false;
@@ -28,7 +31,14 @@ function runHook(label: string, hook: Hook, stateJson: string): Promise<void> {
     });
     const timer = hook.timeout === undefined ? undefined : setTimeout(() => {
       timedOut = true;
-      child.kill('SIGKILL');
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+      // Do not wait for the pipes: a process the hook left behind may still hold stderr.
+      child.stderr?.destroy();
+      reject(new Error(`hook ${label}: timed out after ${hook.timeout ?? 0} s`));
     }, hook.timeout * 1000);
     child.stdin?.on('error', () => undefined);
     child.stdin?.end(stateJson);
@@ -38,8 +48,8 @@ function runHook(label: string, hook: Hook, stateJson: string): Promise<void> {
     });
     child.once('close', (code, signal) => {
       if (timer) clearTimeout(timer);
-      if (timedOut) reject(new Error(`hook ${label}: timed out after ${hook.timeout ?? 0} s`));
-      else if (code === 0) resolve();
+      if (timedOut) return;
+      if (code === 0) resolve();
       else {
         const why = signal === null ? `exit status ${code ?? 'unknown'}` : `signal ${signal}`;
         const said = stderr.trim().split('\n').at(-1);
