@@ -20,6 +20,17 @@ export interface GuestSpec {
   readonly readonlyRoot: boolean;
   /** Guest device of the rootfs disk; `/dev/vda` for the first virtio-blk disk (Proxmox `virtio0`). */
   readonly rootDevice?: string;
+  /** process.rlimits the payload gets (set with busybox sh `ulimit` just before it runs). */
+  readonly rlimits?: readonly GuestRlimit[];
+}
+
+/** The rlimits busybox sh's `ulimit` sets as plain counts, by their flag. */
+export const GUEST_RLIMIT_FLAGS = { nofile: 'n', nproc: 'p' } as const;
+
+export interface GuestRlimit {
+  readonly name: keyof typeof GUEST_RLIMIT_FLAGS;
+  readonly soft: number;
+  readonly hard: number;
 }
 
 export const DEFAULT_ROOT_DEVICE = '/dev/vda';
@@ -43,9 +54,26 @@ export function checkGuestSpec(spec: GuestSpec): void {
   if (spec.hostname !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(spec.hostname)) {
     throw new Error(`hostname is not a valid host name: ${JSON.stringify(spec.hostname)}`);
   }
+  for (const limit of spec.rlimits ?? []) {
+    if (!(limit.name in GUEST_RLIMIT_FLAGS)) throw new Error(`rlimit ${String(limit.name)} cannot be set in the guest`);
+    if (!Number.isSafeInteger(limit.soft) || !Number.isSafeInteger(limit.hard) || limit.soft < 0 || limit.soft > limit.hard) {
+      throw new Error(`rlimit ${limit.name} needs integers with 0 <= soft <= hard: ${limit.soft}:${limit.hard}`);
+    }
+  }
   if (spec.rootDevice !== undefined && !/^\/dev\/[A-Za-z0-9/_-]+$/.test(spec.rootDevice)) {
     throw new Error(`root device must be a /dev path: ${JSON.stringify(spec.rootDevice)}`);
   }
+}
+
+/**
+ * One rlimit as busybox sh: lowering the hard limit first fails while the soft one is above it, and
+ * raising the soft one first fails while the hard one is below it, so the other order is the fallback.
+ */
+function rlimitLine(limit: GuestRlimit): string {
+  const flag = GUEST_RLIMIT_FLAGS[limit.name];
+  const hardFirst = `ulimit -H -${flag} ${limit.hard} && ulimit -S -${flag} ${limit.soft}`;
+  const softFirst = `ulimit -S -${flag} ${limit.soft} && ulimit -H -${flag} ${limit.hard}`;
+  return `  { ${hardFirst}; } 2>/dev/null || { ${softFirst}; } || { echo 'proxrun: cannot set rlimit ${limit.name}' >&2; exit 125; }`;
 }
 
 /**
@@ -71,6 +99,7 @@ export function renderGuestSpec(spec: GuestSpec): string {
     `payload_hostname=${quoteShellWord(spec.hostname ?? '')}`,
     `payload_cwd=${quoteShellWord(spec.cwd)}`,
     'proxrun_exec_payload() {',
+    ...(spec.rlimits ?? []).map(rlimitLine),
     `  ${command}`,
     '}',
     '',
