@@ -108,6 +108,8 @@ export async function loadBackend(name: BackendName): Promise<Backend> {
     }
     case 'proxmox-lxc':
       return (await import('../backends/proxmox-lxc/index.js')).createProxmoxLxcBackend();
+    case 'proxmox-vm':
+      return (await import('../backends/proxmox-vm/index.js')).createProxmoxVmBackend();
     default:
       throw new (await import('./errors.js')).RuntimeError('Unsupported', `backend ${name} is not available in this build of proxrun`);
   }

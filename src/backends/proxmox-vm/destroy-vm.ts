@@ -1,0 +1,46 @@
+/**
+ * Removes everything create made: the VM is stopped (a guest at its gate or running its payload
+ * ends; the monitor then records 137 and exits by itself) and destroyed with purge, which frees
+ * its imported disk; a monitor still alive after a short grace is killed; the VM folder (initrd,
+ * sockets, monitor files) and a disk image not yet imported go. Safe to repeat: whatever is
+ * already gone is skipped.
+ */
+import { rm } from 'node:fs/promises';
+import type { QemuClient } from '../../proxmox/qemu.js';
+import { isVmMonitor, killVmMonitor } from './monitor/monitor-spawn.js';
+import { isMissingVm } from './step.js';
+import type { VmContainerData } from './vm-data.js';
+
+const MONITOR_GRACE_MS = 3000;
+
+async function monitorEnds(pid: number, vmDir: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (await isVmMonitor(pid, vmDir)) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  return true;
+}
+
+export async function destroyVm(data: VmContainerData, qemu: QemuClient): Promise<void> {
+  const failures: string[] = [];
+  const node = data.node ?? qemu.node;
+  if (data.vmid !== undefined) {
+    try {
+      await qemu.stopVm(node, data.vmid);
+    } catch (err) {
+      if (!isMissingVm(err)) failures.push((err as Error).message);
+    }
+    try {
+      await qemu.destroyVm(node, data.vmid, { purge: true });
+    } catch (err) {
+      if (!isMissingVm(err)) failures.push((err as Error).message);
+    }
+  }
+  if (data.monitorPid !== undefined && data.vmDir !== undefined && !(await monitorEnds(data.monitorPid, data.vmDir, MONITOR_GRACE_MS))) {
+    await killVmMonitor(data.monitorPid, data.vmDir);
+  }
+  if (data.vmDir !== undefined) await rm(data.vmDir, { recursive: true, force: true });
+  if (data.diskImage !== undefined) await rm(data.diskImage, { force: true });
+  if (failures.length > 0) throw new Error(failures.join('; '));
+}

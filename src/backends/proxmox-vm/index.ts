@@ -1,0 +1,1 @@
+export { createProxmoxVmBackend } from './backend.js';

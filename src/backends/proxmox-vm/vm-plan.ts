@@ -1,0 +1,191 @@
+/**
+ * OCI spec -> what one proxmox-vm VM is: the guest spec (args, env, cwd, uid/gid, rlimits,
+ * hostname, read-only root), VM memory and cores. Pure: no I/O. A field the VM cannot honour is a
+ * Problem naming its JSON path, or with `lenient` a warning line; all problems are collected.
+ *
+ * Fields that only narrow what the payload can reach of the host (namespaces, seccomp,
+ * capabilities, masked/read-only paths, the device cgroup, LSM labels, noNewPrivileges) are met
+ * by the VM boundary itself: the payload runs on its own kernel and sees no host resource, so
+ * they are accepted as satisfied (docs/proxmox-vm.md, "What each OCI field becomes").
+ */
+import { joinPointer, type Problem } from '../../oci/problems.js';
+import type { LinuxResources, Mount, Process, Spec } from '../../oci/spec.js';
+import { GUEST_RLIMIT_FLAGS, type GuestRlimit, type GuestSpec } from './guest/index.js';
+import { MIN_VM_MEMORY_MIB } from './settings.js';
+
+export interface VmPlan {
+  readonly guest: GuestSpec;
+  readonly memoryMiB: number;
+  readonly cores: number;
+  readonly warnings: readonly string[];
+}
+
+export interface VmPlanOptions {
+  readonly lenient: boolean;
+  readonly defaultMemoryMiB: number;
+  readonly defaultCores: number;
+  /** Whether the node has virtiofsd (host directories as virtiofs); without it bind mounts are refused. */
+  readonly virtiofsd: boolean;
+}
+
+export interface VmPlanResult {
+  readonly plan?: VmPlan;
+  readonly problems: Problem[];
+}
+
+const MIB = 1024 * 1024;
+const DEFAULT_CPU_PERIOD = 100_000;
+const DEFAULT_UMASK = 0o022;
+/** What the guest gives the payload when the spec sets nothing (Debian's default PATH, as runc users expect). */
+const DEFAULT_ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'];
+
+/** Mounts the guest makes itself (its own kernel's filesystems), by destination and type. */
+const GUEST_OWN_MOUNTS: ReadonlyMap<string, readonly string[]> = new Map([
+  ['/proc', ['proc']],
+  ['/sys', ['sysfs']],
+  ['/sys/fs/cgroup', ['cgroup', 'cgroup2']],
+  ['/dev', ['tmpfs', 'devtmpfs']],
+  ['/dev/pts', ['devpts']],
+  ['/dev/shm', ['tmpfs', 'bind']],
+  ['/dev/mqueue', ['mqueue']],
+  ['/run', ['tmpfs']],
+  ['/tmp', ['tmpfs']],
+]);
+
+class Findings {
+  readonly problems: Problem[] = [];
+  readonly warnings: string[] = [];
+  constructor(private readonly lenient: boolean) {}
+  refuse(path: string, message: string): void {
+    if (this.lenient) this.warnings.push(`${path}: ${message} (accepted because lenient is set)`);
+    else this.problems.push({ path, message });
+  }
+}
+
+function processPart(process: Process | undefined, findings: Findings): Omit<GuestSpec, 'readonlyRoot' | 'hostname'> {
+  if (process === undefined) {
+    findings.refuse('/process', 'is required: the proxmox-vm backend runs the process in the VM');
+    return { args: ['/bin/false'], env: [], cwd: '/', uid: 0, gid: 0 };
+  }
+  const args = process.args ?? [];
+  if (args.length === 0 || args[0] === '') findings.refuse('/process/args', 'must name the program to run');
+  else if (args[0]?.includes('=')) findings.refuse('/process/args/0', 'must not contain "=": the guest runs the program through env(1)');
+  for (const [base, list] of [['/process/args', args], ['/process/env', process.env ?? []]] as const) {
+    list.forEach((value, index) => {
+      if (value.includes('\u0000')) findings.refuse(joinPointer(base, index), 'must not contain a NUL character');
+    });
+  }
+  (process.env ?? []).forEach((entry, index) => {
+    if (entry.indexOf('=') <= 0) findings.refuse(joinPointer('/process/env', index), 'is not NAME=VALUE');
+  });
+  if (process.terminal === true) findings.refuse('/process/terminal', 'a terminal is not supported by the proxmox-vm backend (the guest relays stdout and stderr as streams)');
+  if (!process.cwd.startsWith('/')) findings.refuse('/process/cwd', 'must be an absolute path');
+  const user = process.user ?? { uid: 0, gid: 0 };
+  if ((user.additionalGids ?? []).length > 0) findings.refuse('/process/user/additionalGids', 'the guest sets only the primary group');
+  if (user.umask !== undefined && user.umask !== DEFAULT_UMASK) findings.refuse('/process/user/umask', 'only the default umask 0022 is supported by the proxmox-vm backend');
+  if (user.username !== undefined) findings.refuse('/process/user/username', 'is a Windows field');
+  const rlimits: GuestRlimit[] = [];
+  (process.rlimits ?? []).forEach((rlimit, index) => {
+    const name = rlimit.type.replace(/^RLIMIT_/, '').toLowerCase();
+    if (!(name in GUEST_RLIMIT_FLAGS)) {
+      findings.refuse(joinPointer('/process/rlimits', index, 'type'), `${rlimit.type} cannot be set in the guest (RLIMIT_NOFILE and RLIMIT_NPROC can)`);
+    } else if (rlimit.soft > rlimit.hard) {
+      findings.refuse(joinPointer('/process/rlimits', index), 'soft limit is larger than the hard limit');
+    } else if (rlimits.some((r) => r.name === name)) {
+      findings.refuse(joinPointer('/process/rlimits', index, 'type'), `${rlimit.type} is given more than once`);
+    } else {
+      rlimits.push({ name: name as GuestRlimit['name'], soft: rlimit.soft, hard: rlimit.hard });
+    }
+  });
+  const refused: Array<[keyof Process, string]> = [
+    ['oomScoreAdj', 'the OOM score of the payload inside the VM'],
+    ['ioPriority', 'I/O priority'],
+    ['scheduler', 'scheduler settings'],
+    ['execCPUAffinity', 'CPU affinity'],
+  ];
+  for (const [field, what] of refused) {
+    if (process[field] !== undefined) findings.refuse(`/process/${field}`, `${what} is not supported by the proxmox-vm backend`);
+  }
+  return {
+    args: [...args],
+    env: process.env === undefined ? DEFAULT_ENV : [...process.env],
+    cwd: process.cwd,
+    uid: user.uid ?? 0,
+    gid: user.gid ?? 0,
+    ...(rlimits.length > 0 ? { rlimits } : {}),
+  };
+}
+
+function checkMounts(mounts: readonly Mount[], virtiofsd: boolean, findings: Findings): void {
+  mounts.forEach((mount, index) => {
+    const at = joinPointer('/mounts', index);
+    const type = mount.type ?? ((mount.options ?? []).some((o) => o === 'bind' || o === 'rbind') ? 'bind' : '');
+    if (GUEST_OWN_MOUNTS.get(mount.destination)?.includes(type) === true) return;
+    if (type === 'bind') {
+      findings.refuse(at, virtiofsd
+        ? `a bind mount of ${mount.source ?? '?'} at ${mount.destination} would need virtiofs, which the proxmox-vm backend does not set up yet`
+        : `a bind mount of ${mount.source ?? '?'} at ${mount.destination} needs virtiofs, and this node has no virtiofsd (Debian package virtiofsd)`);
+      return;
+    }
+    findings.refuse(at, `a ${type || 'typeless'} mount at ${mount.destination} is not supported by the proxmox-vm backend (the guest mounts only its own proc, sysfs, devtmpfs, devpts, /dev/shm and /tmp)`);
+  });
+}
+
+function resourcesPart(resources: LinuxResources | undefined, options: VmPlanOptions, findings: Findings): { memoryMiB: number; cores: number } {
+  let memoryMiB = options.defaultMemoryMiB;
+  let cores = options.defaultCores;
+  const limit = resources?.memory?.limit;
+  if (limit !== undefined && limit > 0) {
+    memoryMiB = Math.ceil(limit / MIB);
+    if (memoryMiB < MIN_VM_MEMORY_MIB) findings.refuse('/linux/resources/memory/limit', `${limit} bytes is below the ${MIN_VM_MEMORY_MIB} MiB a VM needs to boot`);
+  }
+  for (const field of ['reservation', 'swap', 'kernel', 'kernelTCP', 'swappiness', 'disableOOMKiller'] as const) {
+    if (resources?.memory?.[field] !== undefined) findings.refuse(`/linux/resources/memory/${field}`, 'only memory.limit (the VM\'s memory) is supported by the proxmox-vm backend');
+  }
+  const cpu = resources?.cpu;
+  if (cpu?.quota !== undefined && cpu.quota > 0) {
+    cores = Math.max(1, Math.ceil(cpu.quota / (cpu.period ?? DEFAULT_CPU_PERIOD)));
+  }
+  for (const field of ['burst', 'realtimeRuntime', 'realtimePeriod', 'cpus', 'mems', 'idle'] as const) {
+    if (cpu?.[field] !== undefined && cpu[field] !== '') findings.refuse(`/linux/resources/cpu/${field}`, 'only cpu.quota/period (the VM\'s cores) and cpu.shares are supported by the proxmox-vm backend');
+  }
+  for (const field of ['pids', 'blockIO', 'hugepageLimits', 'network', 'rdma', 'unified'] as const) {
+    if (resources?.[field] !== undefined) findings.refuse(`/linux/resources/${field}`, 'is not supported by the proxmox-vm backend');
+  }
+  return { memoryMiB, cores };
+}
+
+function checkLinux(spec: Spec, findings: Findings): void {
+  const linux = spec.linux;
+  if (linux === undefined) return;
+  (linux.namespaces ?? []).forEach((ns, index) => {
+    if (ns.path !== undefined && ns.path !== '') findings.refuse(joinPointer('/linux/namespaces', index, 'path'), 'joining a host namespace is not possible from a VM');
+  });
+  if ((linux.uidMappings ?? []).length > 0 || (linux.gidMappings ?? []).length > 0) findings.refuse('/linux/uidMappings', 'id mappings are not supported by the proxmox-vm backend');
+  if ((linux.devices ?? []).length > 0) findings.refuse('/linux/devices', 'host devices cannot be passed into the VM by the proxmox-vm backend');
+  if (linux.sysctl !== undefined && Object.keys(linux.sysctl).length > 0) findings.refuse('/linux/sysctl', 'sysctls are not set in the guest by the proxmox-vm backend');
+  for (const field of ['timeOffsets', 'netDevices', 'intelRdt', 'memoryPolicy', 'personality'] as const) {
+    if (linux[field] !== undefined) findings.refuse(`/linux/${field}`, 'is not supported by the proxmox-vm backend');
+  }
+}
+
+export function planVm(spec: Spec, options: VmPlanOptions): VmPlanResult {
+  const findings = new Findings(options.lenient);
+  const guestProcess = processPart(spec.process, findings);
+  if (spec.root === undefined) findings.refuse('/root', 'is required');
+  if (spec.domainname !== undefined && spec.domainname !== '') findings.refuse('/domainname', 'a domain name is not supported by the proxmox-vm backend');
+  let hostname: string | undefined;
+  if (spec.hostname !== undefined && spec.hostname !== '') {
+    if (/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(spec.hostname)) hostname = spec.hostname;
+    else findings.refuse('/hostname', 'must be a host name of letters, digits, "." and "-" (at most 63)');
+  }
+  checkMounts(spec.mounts ?? [], options.virtiofsd, findings);
+  checkLinux(spec, findings);
+  const { memoryMiB, cores } = resourcesPart(spec.linux?.resources, options, findings);
+  for (const hook of ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'] as const) {
+    if ((spec.hooks?.[hook] ?? []).length > 0) findings.refuse(`/hooks/${hook}`, 'hooks are not run by the proxmox-vm backend');
+  }
+  if (findings.problems.length > 0) return { problems: findings.problems };
+  const guest: GuestSpec = { ...guestProcess, readonlyRoot: spec.root?.readonly === true, ...(hostname !== undefined ? { hostname } : {}) };
+  return { plan: { guest, memoryMiB, cores, warnings: findings.warnings }, problems: [] };
+}
