@@ -23,6 +23,13 @@ import { vmDirFor, vmInitrdPath } from './vm-dir.js';
 import type { VmPlan } from './vm-plan.js';
 import { waitForGate } from './wait-gate.js';
 
+/**
+ * qemu-server starts every VM with `-boot menu=on`, and SeaBIOS then waits about 2.5 s for a key
+ * before it even loads the -kernel; `args` come last and QEMU merges a repeated -boot, so this
+ * turns the menu off for our VMs only.
+ */
+const BOOT_MENU_OFF = ['-boot', 'menu=off'];
+
 export interface CreateVmInputs {
   readonly req: CreateRequest;
   readonly plan: VmPlan;
@@ -79,7 +86,7 @@ export async function createVm(inputs: CreateVmInputs): Promise<VmContainerData>
     data.diskImage = diskImage;
     save();
     await timed('disk image', () => buildDiskImage(req.record.rootfs, diskImage));
-    const args = formatArgsLine(guestQemuArgs({ kernelPath: kernel.kernelPath, initrdPath: vmInitrdPath(vmDir), runDir: vmDir }));
+    const args = formatArgsLine([...guestQemuArgs({ kernelPath: kernel.kernelPath, initrdPath: vmInitrdPath(vmDir), runDir: vmDir }), ...BOOT_MENU_OFF]);
     const params = vmCreateParams({ id: req.record.id, plan, storage: settings.storage, args, diskImage });
     data.vmid = await timed('create VM', () => allocateAndCreate(pve, settings.vmidRange, (vmid) => qemu.createVm(settings.node, vmid, params)));
     save();
