@@ -21,8 +21,7 @@ try {
   commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
 } catch { /* not a git checkout */ }
 
-fs.rmSync('dist/chunks', { recursive: true, force: true });
-await build({
+const result = await build({
   entryPoints: ['src/cli/main.ts'],
   bundle: true,
   platform: 'node',
@@ -44,7 +43,16 @@ await build({
   // ESM output still meets CommonJS dependencies (pino, yargs helpers): give them require().
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   logLevel: 'warning',
+  metafile: true,
 });
+
+// Chunks of earlier builds are removed once they are a few minutes old: a proxrun process started
+// just before this build may still be loading them (chunk names carry a content hash).
+const current = new Set(Object.keys(result.metafile.outputs).map((f) => path.resolve(f)));
+for (const name of fs.existsSync('dist/chunks') ? fs.readdirSync('dist/chunks') : []) {
+  const file = path.resolve('dist/chunks', name);
+  if (!current.has(file) && Date.now() - fs.statSync(file).mtimeMs > 5 * 60_000) fs.rmSync(file);
+}
 for (const extra of fs.existsSync('scripts/build-extra.mjs') ? ['scripts/build-extra.mjs'] : []) {
   execFileSync(process.execPath, [extra], { stdio: 'inherit' });
 }
