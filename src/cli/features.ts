@@ -16,7 +16,7 @@ export const features: CommandSpec = {
       hooks: ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'],
       annotations: {
         'io.proxrun.version': typeof __PROXRUN_VERSION__ === 'string' ? __PROXRUN_VERSION__ : 'dev',
-        'io.proxrun.backends': 'runc,crun',
+        'io.proxrun.backends': 'runc,crun,proxmox-lxc,proxmox-vm',
       },
       potentiallyUnsafeConfigAnnotations: ['io.proxrun.'],
     };

@@ -20,8 +20,8 @@ import { logDebug } from './log.js';
 import { StateStore, type BackendName, type ContainerRecord } from './state-store.js';
 
 export const BACKEND_ANNOTATION = 'io.proxrun.backend';
-/** The backend used when neither the annotation nor the config names one. */
-export const DEFAULT_BACKEND: BackendName = 'runc';
+/** The backend used when neither the annotation nor the config names one: the mission's backend. */
+export const DEFAULT_BACKEND: BackendName = 'proxmox-lxc';
 
 export interface CreateOptions {
   id: string;

@@ -207,7 +207,7 @@ describe('features', () => {
     const features = JSON.parse(result.stdout) as Record<string, unknown>;
     assert.deepEqual(validateFeaturesSchema(features), []);
     assert.equal(features.ociVersionMin, '1.0.0');
-    assert.equal((features.annotations as Record<string, string>)['io.proxrun.backends'], 'runc,crun');
+    assert.equal((features.annotations as Record<string, string>)['io.proxrun.backends'], 'runc,crun,proxmox-lxc,proxmox-vm');
     assert.ok(Array.isArray(features.potentiallyUnsafeConfigAnnotations));
   });
 });

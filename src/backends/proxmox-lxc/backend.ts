@@ -20,6 +20,7 @@ import { destroyContainer } from './destroy-container.js';
 import { EXEC_RUNTIME_FAILURE, execAttached, execDetached } from './exec.js';
 import { resolveExecProcess } from './exec-process.js';
 import { hookStateJson } from './hook-state.js';
+import { SUPPORTED_MOUNT_OPTIONS } from './translate-mounts.js';
 import { runHooks } from '../../oci/hooks.js';
 import { cgroupDirOf, cgroupPids, initPid } from './lxc-local.js';
 import { signalMonitor } from './monitor-process.js';
@@ -199,7 +200,14 @@ class ProxmoxLxcBackend implements Backend {
     }
   }
 
+  /** Fixed at build time, as features.md asks: the hooks this backend runs (createContainer and startContainer would run inside the CT, which it refuses). */
   async features(_ctx: BackendContext): Promise<Record<string, unknown> | null> {
-    return null;
+    return {
+      ociVersionMin: '1.0.0',
+      ociVersionMax: '1.3.0',
+      hooks: ['prestart', 'createRuntime', 'poststart', 'poststop'],
+      mountOptions: [...SUPPORTED_MOUNT_OPTIONS],
+      linux: { namespaces: ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup', 'user'], seccomp: { enabled: false }, apparmor: { enabled: true } },
+    };
   }
 }

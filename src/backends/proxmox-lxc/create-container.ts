@@ -16,8 +16,9 @@ import { hookStateJson } from './hook-state.js';
 import { runHooks } from '../../oci/hooks.js';
 import { initPid } from './lxc-local.js';
 import { ensureMonitorBase, monitorDirFor } from './monitor-location.js';
-import { writePidFile } from './pid-file.js';
-import { step, type PveOps } from './pve-ops.js';
+import { writePidFile } from '../../runtime/pid-file.js';
+import { step } from '../../proxmox/step.js';
+import type { PveOps } from './pve-ops.js';
 import { deliverRootfs, isUnprivileged } from './rootfs-delivery.js';
 import type { LxcBackendSettings } from './settings.js';
 

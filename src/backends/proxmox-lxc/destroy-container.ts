@@ -9,7 +9,8 @@
 import { rm } from 'node:fs/promises';
 import type { LxcContainerData } from './container-data.js';
 import { killMonitorGroup } from './monitor-process.js';
-import { isMissingGuest, type PveOps } from './pve-ops.js';
+import { isMissingGuest } from '../../proxmox/step.js';
+import type { PveOps } from './pve-ops.js';
 import type { LxcBackendSettings } from './settings.js';
 
 export async function destroyContainer(data: LxcContainerData, settings: LxcBackendSettings, ops: PveOps): Promise<void> {

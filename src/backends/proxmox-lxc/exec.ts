@@ -10,7 +10,7 @@ import { constants as osConstants } from 'node:os';
 import { RuntimeError } from '../../runtime/errors.js';
 import { lxcAttachArgs } from './exec-command.js';
 import type { ExecProcess } from './exec-process.js';
-import { writePidFile } from './pid-file.js';
+import { writePidFile } from '../../runtime/pid-file.js';
 
 /** What runc exits with when exec itself fails (as opposed to the program). */
 export const EXEC_RUNTIME_FAILURE = 255;

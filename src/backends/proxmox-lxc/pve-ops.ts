@@ -1,7 +1,7 @@
 /**
  * The part of the Proxmox client this backend uses, the node-local path lookup
  * of a volume for the CLI transport (`pvesm path`, which the client interface
- * does not have), and the named-step wrapper every Proxmox call goes through.
+ * does not have). The named-step wrapper lives in src/proxmox/step.ts.
  */
 import { execFile } from 'node:child_process';
 import path from 'node:path';
@@ -32,31 +32,4 @@ export function lastLine(err: unknown): string {
   const text = `${e.stderr ?? ''}`.trim() || `${e.stdout ?? ''}`.trim();
   const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
   return lines.at(-1) ?? e.message ?? String(err);
-}
-
-/** Whether a Proxmox error says the guest is gone. */
-export function isMissingGuest(err: unknown): boolean {
-  return /does not exist|no such|not exist/i.test((err as Error).message ?? '');
-}
-
-/** Text on one line: empty lines dropped, the rest joined with spaces. */
-export function oneLine(text: string): string {
-  return text
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '')
-    .join(' ');
-}
-
-/**
- * Runs one named step of a Proxmox operation. A failure comes out on one line naming the step:
- * a ProxmoxError keeps its own (such as `nextid` or `create CT 100001`), anything else gets `name`.
- */
-export async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof ProxmoxError) throw new ProxmoxError(err.step, oneLine(err.detail), err.status);
-    throw new Error(`${name}: ${oneLine((err as Error).message ?? String(err))}`);
-  }
 }

@@ -4,44 +4,18 @@
  * naming the config key.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { proxmoxDefaults, type ProxmoxNodeSettings } from '../../proxmox/settings.js';
 import type { ProxrunConfig } from '../../runtime/config.js';
 
-export interface LxcBackendSettings {
-  readonly transport: 'cli' | 'api';
-  readonly node: string;
-  readonly storage: string;
-  readonly templateStorage: string;
-  readonly cliPath: string;
-  readonly lxcPath: string;
-  readonly pveDir: string;
-  readonly vmidRange: readonly [number, number];
-  readonly timeoutSeconds: number;
+export interface LxcBackendSettings extends ProxmoxNodeSettings {
   /** `directory`: a size=0 volume filled by copy on this node; `archive`: an OCI image archive uploaded as a vztmpl. */
   readonly rootfsDelivery: 'directory' | 'archive';
 }
 
-export const DEFAULT_VMID_RANGE: readonly [number, number] = [100000, 199999];
-
-/** Settings with defaults, or a list of one-line problems naming the `proxmox.*` key. */
+/** Settings with defaults (a real node's, when the config has no proxmox section), or one-line problems naming the `proxmox.*` key. */
 export function resolveSettings(config: ProxrunConfig): { settings?: LxcBackendSettings; problems: string[] } {
-  const pve = config.proxmox;
-  if (pve === undefined) {
-    return { problems: ['proxrun config: proxmox: missing; the proxmox-lxc backend needs the proxmox section (node, storage, cliPath, lxcPath, pveDir, vmidRange)'] };
-  }
-  const settings: LxcBackendSettings = {
-    transport: pve.transport ?? 'cli',
-    node: pve.node ?? os.hostname().split('.')[0] ?? 'localhost',
-    storage: pve.storage ?? 'local',
-    templateStorage: pve.templateStorage ?? pve.storage ?? 'local',
-    cliPath: pve.cliPath ?? '/usr/sbin',
-    lxcPath: pve.lxcPath ?? '/var/lib/lxc',
-    pveDir: pve.pveDir ?? '/etc/pve',
-    vmidRange: pve.vmidRange ?? DEFAULT_VMID_RANGE,
-    timeoutSeconds: pve.timeoutSeconds ?? 120,
-    rootfsDelivery: pve.rootfsDelivery ?? 'directory',
-  };
+  const settings: LxcBackendSettings = { ...proxmoxDefaults(config), rootfsDelivery: config.proxmox?.rootfsDelivery ?? 'directory' };
   const problems: string[] = [];
   const [low, high] = settings.vmidRange;
   if (low > high) problems.push(`proxrun config: proxmox.vmidRange: lowest ${low} is above highest ${high}`);

@@ -26,6 +26,9 @@ const PROVIDED_BY_LXC: ReadonlyArray<{ type: string; destination: string }> = [
 /** Propagation that is LXC's own default for mount entries; anything else cannot be set per entry. */
 const PRIVATE_PROPAGATION: ReadonlySet<string> = new Set(['private', 'rprivate']);
 const FLAG_OPTIONS: ReadonlySet<string> = new Set(['ro', 'rw', 'nosuid', 'suid', 'nodev', 'dev', 'noexec', 'exec', 'relatime', 'norelatime', 'noatime', 'strictatime', 'nodiratime']);
+
+/** Mount options the backend recognises (features.json `mountOptions`: no filesystem-specific data options). */
+export const SUPPORTED_MOUNT_OPTIONS: readonly string[] = ['bind', 'rbind', ...PRIVATE_PROPAGATION, ...FLAG_OPTIONS];
 const TMPFS_VALUE_OPTIONS: ReadonlySet<string> = new Set(['mode', 'size', 'nr_inodes', 'nr_blocks', 'uid', 'gid']);
 
 function normalize(destination: string): string {

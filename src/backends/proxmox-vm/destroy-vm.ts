@@ -8,7 +8,7 @@
 import { rm } from 'node:fs/promises';
 import type { QemuClient } from '../../proxmox/qemu.js';
 import { isVmMonitor, killVmMonitor } from './monitor/monitor-spawn.js';
-import { isMissingVm } from './step.js';
+import { isMissingGuest } from '../../proxmox/step.js';
 import type { VmContainerData } from './vm-data.js';
 
 const MONITOR_GRACE_MS = 3000;
@@ -29,12 +29,12 @@ export async function destroyVm(data: VmContainerData, qemu: QemuClient): Promis
     try {
       await qemu.stopVm(node, data.vmid);
     } catch (err) {
-      if (!isMissingVm(err)) failures.push((err as Error).message);
+      if (!isMissingGuest(err)) failures.push((err as Error).message);
     }
     try {
       await qemu.destroyVm(node, data.vmid, { purge: true });
     } catch (err) {
-      if (!isMissingVm(err)) failures.push((err as Error).message);
+      if (!isMissingGuest(err)) failures.push((err as Error).message);
     }
   }
   if (data.monitorPid !== undefined && data.vmDir !== undefined && !(await monitorEnds(data.monitorPid, data.vmDir, MONITOR_GRACE_MS))) {

@@ -4,8 +4,8 @@
  * transport: `args` and absolute `import-from` paths are root@pam only (docs/proxmox-vm.md).
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { proxmoxDefaults } from '../../proxmox/settings.js';
 import type { ProxrunConfig } from '../../runtime/config.js';
 
 export interface VmBackendSettings {
@@ -26,7 +26,6 @@ export interface VmBackendSettings {
   readonly runBase: string;
 }
 
-export const DEFAULT_VMID_RANGE: readonly [number, number] = [100000, 199999];
 export const DEFAULT_VM_MEMORY_MIB = 256;
 /** Below this the guest kernel and initramfs do not boot reliably. */
 export const MIN_VM_MEMORY_MIB = 64;
@@ -34,17 +33,14 @@ export const INITRAMFS_CACHE_DIR = '/var/cache/proxrun/vm-initramfs';
 export const VM_RUN_BASE = '/run/proxrun/vm';
 
 export function resolveVmSettings(config: ProxrunConfig): { settings?: VmBackendSettings; problems: string[] } {
-  const pve = config.proxmox;
-  if (pve === undefined) {
-    return { problems: ['proxrun config: proxmox: missing; the proxmox-vm backend needs the proxmox section (node, storage, cliPath, vmidRange)'] };
-  }
-  const vm = pve.vm ?? {};
+  const common = proxmoxDefaults(config);
+  const vm = config.proxmox?.vm ?? {};
   const settings: VmBackendSettings = {
-    node: pve.node ?? os.hostname().split('.')[0] ?? 'localhost',
-    storage: pve.storage ?? 'local',
-    cliPath: pve.cliPath ?? '/usr/sbin',
-    vmidRange: pve.vmidRange ?? DEFAULT_VMID_RANGE,
-    timeoutSeconds: pve.timeoutSeconds ?? 120,
+    node: common.node,
+    storage: common.storage,
+    cliPath: common.cliPath,
+    vmidRange: common.vmidRange,
+    timeoutSeconds: common.timeoutSeconds,
     kernelPath: vm.kernel,
     defaultMemoryMiB: vm.memory ?? DEFAULT_VM_MEMORY_MIB,
     defaultCores: vm.cores ?? 1,
@@ -52,7 +48,7 @@ export function resolveVmSettings(config: ProxrunConfig): { settings?: VmBackend
     runBase: VM_RUN_BASE,
   };
   const problems: string[] = [];
-  if ((pve.transport ?? 'cli') !== 'cli') {
+  if (common.transport !== 'cli') {
     problems.push('proxrun config: proxmox.transport: the proxmox-vm backend needs "cli" (qm on this node): a VM\'s args and disk import from a path are root@pam only, which an API token never is');
   }
   const [low, high] = settings.vmidRange;

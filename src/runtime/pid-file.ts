@@ -1,7 +1,7 @@
 /**
- * The pid file as containerd and conmon read it: digits only, no newline, written atomically
- * (a temp file in the same folder, then rename). The proxmox-lxc backend has the same writer;
- * it belongs in a shared folder (src/runtime/) once both settle.
+ * The pid file as containerd and conmon read it: digits only, no newline,
+ * written atomically (a temp file in the same folder, then rename), before the
+ * command that owes it returns.
  */
 import { randomBytes } from 'node:crypto';
 import { rename, rm, writeFile } from 'node:fs/promises';
