@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { planVm, type VmPlanOptions } from '../../src/backends/proxmox-vm/vm-plan.js';
+import { MAX_COPIED_FILE_BYTES, planVm, type BindSource, type VmPlanOptions } from '../../src/backends/proxmox-vm/vm-plan.js';
 import type { Spec } from '../../src/oci/spec.js';
 import { REPO_ROOT } from '../helpers/proxrun.js';
 
@@ -25,20 +25,50 @@ test("ctr's default spec is accepted: args, root user, RLIMIT_NOFILE, default me
   assert.equal(plan.cores, 1);
 });
 
-test("podman's default spec is refused naming each field the VM cannot honour; lenient runs it with warnings", () => {
+test("podman's default spec: sysctl and the netns path are refused by name; bind-mounted files are copied, /dev/shm is the guest's tmpfs, pids.limit a guest cgroup; lenient runs it with warnings", () => {
   const spec = fixture('podman-run-default');
-  const { plan, problems } = planVm(spec, options);
+  const files = (source: string): BindSource => (source.endsWith('/shm') ? { kind: 'directory', size: 0 } : { kind: 'file', size: 120 });
+  const { plan, problems } = planVm(spec, { ...options, describeSource: files });
   assert.equal(plan, undefined);
-  const paths = problems.map((p) => p.path);
-  assert.ok(paths.includes('/linux/sysctl'), paths.join(' '));
-  assert.ok(paths.includes('/linux/resources/pids'), paths.join(' '));
-  const bindIndex = (spec.mounts ?? []).findIndex((m) => m.destination === '/etc/hosts');
-  assert.ok(paths.includes(`/mounts/${bindIndex}`), paths.join(' '));
-  assert.match(problems.find((p) => p.path === `/mounts/${bindIndex}`)?.message ?? '', /virtiofsd/);
-  const lenient = planVm(spec, { ...options, lenient: true });
+  assert.deepEqual(problems.map((p) => p.path).sort(), ['/linux/namespaces/1/path', '/linux/sysctl']);
+  const lenient = planVm(spec, { ...options, lenient: true, describeSource: files });
   assert.deepEqual(lenient.problems, []);
   assert.equal(lenient.plan?.warnings.length, problems.length);
   assert.deepEqual(lenient.plan?.guest.rlimits?.map((r) => r.name), ['nofile', 'nproc']);
+  assert.equal(lenient.plan?.guest.pidsLimit, 2048);
+  assert.deepEqual(lenient.plan?.fileCopies.map((c) => c.destination).sort(), ['/etc/hostname', '/etc/hosts', '/etc/resolv.conf', '/run/.containerenv']);
+  assert.deepEqual(lenient.plan?.shares, [], '/dev/shm is not shared from the host');
+});
+
+test('bind mounts: a directory is a virtiofs share where the node has virtiofsd and refused by name where not; large files, sources that are neither, and commas are refused', () => {
+  const base = fixture('ctr-run');
+  const kinds: Record<string, BindSource> = {
+    '/srv/data': { kind: 'directory', size: 0 },
+    '/srv/big': { kind: 'file', size: MAX_COPIED_FILE_BYTES + 1 },
+    '/dev/null': { kind: 'other', size: 0 },
+    '/srv/a,b': { kind: 'directory', size: 0 },
+  };
+  const describeSource = (source: string): BindSource => kinds[source] ?? { kind: 'missing', size: 0 };
+  const mounts = [
+    { destination: '/data', type: 'bind', source: '/srv/data', options: ['rbind', 'ro'] },
+    { destination: '/big', type: 'bind', source: '/srv/big', options: ['bind'] },
+    { destination: '/null', type: 'bind', source: '/dev/null', options: ['bind'] },
+    { destination: '/gone', type: 'bind', source: '/srv/gone', options: ['bind'] },
+    { destination: '/comma', type: 'bind', source: '/srv/a,b', options: ['bind'] },
+  ];
+  const spec: Spec = { ...base, mounts: [...(base.mounts ?? []), ...mounts] };
+  const offset = (base.mounts ?? []).length;
+  const withVirtiofsd = planVm(spec, { ...options, virtiofsd: true, describeSource });
+  assert.deepEqual(withVirtiofsd.problems.map((p) => p.path), [1, 2, 3, 4].map((i) => `/mounts/${offset + i}`));
+  assert.match(withVirtiofsd.problems[0]?.message ?? '', /larger than/);
+  assert.match(withVirtiofsd.problems[1]?.message ?? '', /neither a file nor a directory/);
+  assert.match(withVirtiofsd.problems[2]?.message ?? '', /not an existing/);
+  assert.match(withVirtiofsd.problems[3]?.message ?? '', /","/);
+  const onlyData: Spec = { ...base, mounts: [...(base.mounts ?? []), mounts[0] as (typeof mounts)[0]] };
+  assert.deepEqual(planVm(onlyData, { ...options, virtiofsd: true, describeSource }).plan?.shares, [{ source: '/srv/data', destination: '/data', readonly: true }]);
+  const without = planVm(onlyData, { ...options, virtiofsd: false, describeSource });
+  assert.deepEqual(without.problems.map((p) => p.path), [`/mounts/${offset}`]);
+  assert.match(without.problems[0]?.message ?? '', /no virtiofsd/);
 });
 
 test('memory limit and CPU quota become VM memory (MiB, rounded up) and cores (ceil, at least 1)', () => {

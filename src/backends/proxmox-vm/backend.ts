@@ -23,6 +23,7 @@ import { loadVmData, saveProgress, startedMarker, type VmContainerData } from '.
 import { planVm, type VmPlanResult } from './vm-plan.js';
 import { vmStatus } from './vm-status.js';
 import { hasVirtiofsd } from './virtiofsd.js';
+import { describeSource } from './bind-source.js';
 
 declare const __PROXRUN_VERSION__: string;
 declare const __PROXRUN_COMMIT__: string;
@@ -52,6 +53,7 @@ function plan(spec: Spec, ctx: BackendContext, settings: VmBackendSettings | und
     defaultMemoryMiB: settings?.defaultMemoryMiB ?? 256,
     defaultCores: settings?.defaultCores ?? 1,
     virtiofsd: hasVirtiofsd(),
+    describeSource,
   });
 }
 
@@ -132,7 +134,7 @@ class ProxmoxVmBackend implements Backend {
     // A created VM runs (at the gate) and a running one is stopped by destroyVm in any case:
     // the lifecycle has already refused a plain delete of a running container.
     try {
-      await destroyVm(this.data(record, ctx), qemuClient(settings));
+      await destroyVm(this.data(record, ctx), qemuClient(settings), { cliPath: settings.cliPath, timeoutSeconds: settings.timeoutSeconds });
     } catch (err) {
       throw new RuntimeError('Backend', `proxmox-vm delete: ${(err as Error).message}`);
     }

@@ -22,6 +22,9 @@ import { saveProgress, type VmContainerData } from './vm-data.js';
 import { vmDirFor, vmInitrdPath } from './vm-dir.js';
 import type { VmPlan } from './vm-plan.js';
 import { waitForGate } from './wait-gate.js';
+import { copyFilesIntoImage } from './image-files.js';
+import { createDirMapping, mappingId } from './dir-mappings.js';
+import type { GuestShare } from './guest/index.js';
 
 /**
  * qemu-server starts every VM with `-boot menu=on`, and SeaBIOS then waits about 2.5 s for a key
@@ -46,8 +49,11 @@ function vmName(id: string): string {
   return name;
 }
 
-export function vmCreateParams(inputs: { id: string; plan: VmPlan; storage: string; args: string; diskImage: string }): PveParams {
+export function vmCreateParams(inputs: { id: string; plan: VmPlan; storage: string; args: string; diskImage: string; mappings?: readonly string[] }): PveParams {
+  const shares: PveParams = {};
+  (inputs.mappings ?? []).forEach((id, index) => { shares[`virtiofs${index}`] = id; });
   return {
+    ...shares,
     name: vmName(inputs.id),
     description: `proxrun container ${inputs.id}`,
     ostype: 'l26',
@@ -78,16 +84,28 @@ export async function createVm(inputs: CreateVmInputs): Promise<VmContainerData>
     const vmDir = vmDirFor(settings.runBase, containerDir);
     data.vmDir = vmDir;
     save();
+    const shares: GuestShare[] = plan.shares.map((share, index) => ({ tag: mappingId(vmDir, index), destination: share.destination, readonly: share.readonly }));
     await timed('per-VM initrd', async () => {
       await mkdir(vmDir, { recursive: true, mode: 0o700 });
-      await writeVmInitrd(base.path, plan.guest, vmInitrdPath(vmDir));
+      await writeVmInitrd(base.path, { ...plan.guest, ...(shares.length > 0 ? { shares } : {}) }, vmInitrdPath(vmDir));
     });
     const diskImage = path.join(containerDir, 'rootfs.ext4');
     data.diskImage = diskImage;
     save();
     await timed('disk image', () => buildDiskImage(req.record.rootfs, diskImage));
+    const bindFiles = path.join(containerDir, 'bind-files');
+    await timed('bind-mounted files', () => copyFilesIntoImage(diskImage, plan.fileCopies, bindFiles));
+    await rm(bindFiles, { recursive: true, force: true });
+    if (shares.length > 0) {
+      data.mappings = shares.map((share) => share.tag);
+      save();
+      const tools = { cliPath: settings.cliPath, timeoutSeconds: settings.timeoutSeconds };
+      await timed('directory mappings', async () => {
+        for (const [index, share] of plan.shares.entries()) await createDirMapping(tools, shares[index]?.tag ?? '', settings.node, share.source);
+      });
+    }
     const args = formatArgsLine([...guestQemuArgs({ kernelPath: kernel.kernelPath, initrdPath: vmInitrdPath(vmDir), runDir: vmDir }), ...BOOT_MENU_OFF]);
-    const params = vmCreateParams({ id: req.record.id, plan, storage: settings.storage, args, diskImage });
+    const params = vmCreateParams({ id: req.record.id, plan, storage: settings.storage, args, diskImage, ...(data.mappings !== undefined ? { mappings: data.mappings } : {}) });
     data.vmid = await timed('create VM', () => allocateAndCreate(pve, settings.vmidRange, (vmid) => qemu.createVm(settings.node, vmid, params)));
     save();
     const vmid = data.vmid;
@@ -105,7 +123,7 @@ export async function createVm(inputs: CreateVmInputs): Promise<VmContainerData>
     await logDebug('proxmox-vm create', { vmid, timingsMs: timings });
     return data;
   } catch (err) {
-    await destroyVm(data, qemu).catch(() => undefined);
+    await destroyVm(data, qemu, { cliPath: settings.cliPath, timeoutSeconds: settings.timeoutSeconds }).catch(() => undefined);
     saveProgress(containerDir, {});
     throw err;
   }

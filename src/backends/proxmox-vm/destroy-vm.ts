@@ -10,6 +10,8 @@ import type { QemuClient } from '../../proxmox/qemu.js';
 import { isVmMonitor, killVmMonitor } from './monitor/monitor-spawn.js';
 import { isMissingGuest } from '../../proxmox/step.js';
 import type { VmContainerData } from './vm-data.js';
+import type { ToolSettings } from '../../proxmox/cli-run.js';
+import { deleteDirMapping } from './dir-mappings.js';
 
 const MONITOR_GRACE_MS = 3000;
 
@@ -22,7 +24,7 @@ async function monitorEnds(pid: number, vmDir: string, timeoutMs: number): Promi
   return true;
 }
 
-export async function destroyVm(data: VmContainerData, qemu: QemuClient): Promise<void> {
+export async function destroyVm(data: VmContainerData, qemu: QemuClient, tools: ToolSettings): Promise<void> {
   const failures: string[] = [];
   const node = data.node ?? qemu.node;
   if (data.vmid !== undefined) {
@@ -35,6 +37,14 @@ export async function destroyVm(data: VmContainerData, qemu: QemuClient): Promis
       await qemu.destroyVm(node, data.vmid, { purge: true });
     } catch (err) {
       if (!isMissingGuest(err)) failures.push((err as Error).message);
+    }
+  }
+  // After the VM: a mapping is still referenced by the VM's virtiofsN while the VM exists.
+  for (const id of data.mappings ?? []) {
+    try {
+      await deleteDirMapping(tools, id);
+    } catch (err) {
+      failures.push((err as Error).message);
     }
   }
   if (data.monitorPid !== undefined && data.vmDir !== undefined && !(await monitorEnds(data.monitorPid, data.vmDir, MONITOR_GRACE_MS))) {

@@ -17,6 +17,8 @@ export interface VmContainerData {
   monitorPid?: number;
   /** QEMU's pid once the VM runs (what `state` reports). */
   qemuPid?: number;
+  /** Directory mappings (`/cluster/mapping/dir` ids) made for the virtiofs shares; recorded before they are made. */
+  mappings?: string[];
 }
 
 const PROGRESS_FILE = 'proxmox-vm.json';

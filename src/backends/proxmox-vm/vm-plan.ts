@@ -10,13 +10,39 @@
  */
 import { joinPointer, type Problem } from '../../oci/problems.js';
 import type { LinuxResources, Mount, Process, Spec } from '../../oci/spec.js';
-import { GUEST_RLIMIT_FLAGS, type GuestRlimit, type GuestSpec } from './guest/index.js';
+import { GUEST_RLIMIT_FLAGS, type GuestRlimit, type GuestShare, type GuestSpec } from './guest/index.js';
 import { MIN_VM_MEMORY_MIB } from './settings.js';
+
+/** What a bind mount's source is on the host (injected so that planning stays free of I/O). */
+export interface BindSource {
+  readonly kind: 'file' | 'directory' | 'other' | 'missing';
+  readonly size: number;
+}
+
+/** A small host file whose contents are copied into the disk image at create (a snapshot). */
+export interface FileCopy {
+  readonly source: string;
+  readonly destination: string;
+}
+
+/** A host directory shared over virtiofs; `tag` is filled in by create (the mapping's id). */
+export interface DirectoryShare {
+  readonly source: string;
+  readonly destination: string;
+  readonly readonly: boolean;
+}
+
+/** Files above this are not copied into the image (a bind-mounted file is meant to be small: hosts, resolv.conf). */
+export const MAX_COPIED_FILE_BYTES = 1024 * 1024;
 
 export interface VmPlan {
   readonly guest: GuestSpec;
   readonly memoryMiB: number;
   readonly cores: number;
+  /** Bind-mounted host files copied into the disk image. */
+  readonly fileCopies: readonly FileCopy[];
+  /** Bind-mounted host directories, each a virtiofs share (create adds tags to the guest spec). */
+  readonly shares: readonly DirectoryShare[];
   readonly warnings: readonly string[];
 }
 
@@ -26,6 +52,8 @@ export interface VmPlanOptions {
   readonly defaultCores: number;
   /** Whether the node has virtiofsd (host directories as virtiofs); without it bind mounts are refused. */
   readonly virtiofsd: boolean;
+  /** What a bind source is; without it every bind mount is refused as unknown. */
+  readonly describeSource?: (source: string) => BindSource;
 }
 
 export interface VmPlanResult {
@@ -116,22 +144,45 @@ function processPart(process: Process | undefined, findings: Findings): Omit<Gue
   };
 }
 
-function checkMounts(mounts: readonly Mount[], virtiofsd: boolean, findings: Findings): void {
+const SAFE_DESTINATION = /^\/[A-Za-z0-9._+@%:,/-]*$/;
+
+function isReadonly(mount: Mount): boolean {
+  return (mount.options ?? []).includes('ro');
+}
+
+function checkMounts(mounts: readonly Mount[], options: VmPlanOptions, findings: Findings): { fileCopies: FileCopy[]; shares: DirectoryShare[] } {
+  const fileCopies: FileCopy[] = [];
+  const shares: DirectoryShare[] = [];
   mounts.forEach((mount, index) => {
     const at = joinPointer('/mounts', index);
     const type = mount.type ?? ((mount.options ?? []).some((o) => o === 'bind' || o === 'rbind') ? 'bind' : '');
     if (GUEST_OWN_MOUNTS.get(mount.destination)?.includes(type) === true) return;
-    if (type === 'bind') {
-      findings.refuse(at, virtiofsd
-        ? `a bind mount of ${mount.source ?? '?'} at ${mount.destination} would need virtiofs, which the proxmox-vm backend does not set up yet`
-        : `a bind mount of ${mount.source ?? '?'} at ${mount.destination} needs virtiofs, and this node has no virtiofsd (Debian package virtiofsd)`);
+    if (type !== 'bind') {
+      findings.refuse(at, `a ${type || 'typeless'} mount at ${mount.destination} is not supported by the proxmox-vm backend (the guest mounts only its own proc, sysfs, devtmpfs, devpts, /dev/shm and /tmp)`);
       return;
     }
-    findings.refuse(at, `a ${type || 'typeless'} mount at ${mount.destination} is not supported by the proxmox-vm backend (the guest mounts only its own proc, sysfs, devtmpfs, devpts, /dev/shm and /tmp)`);
+    const what = `a bind mount of ${mount.source ?? '?'} at ${mount.destination}`;
+    if (!SAFE_DESTINATION.test(mount.destination) || mount.destination === '/' || mount.destination.split('/').includes('..')) {
+      findings.refuse(at, `${what}: the destination must be an absolute path below / of letters, digits and ._+@%:,-`);
+      return;
+    }
+    const source = mount.source ?? '';
+    const found: BindSource = source.startsWith('/') && options.describeSource !== undefined ? options.describeSource(source) : { kind: 'missing', size: 0 };
+    if (found.kind === 'file') {
+      if (found.size > MAX_COPIED_FILE_BYTES) findings.refuse(at, `${what}: a bind-mounted file is copied into the VM's disk, and this one is larger than ${MAX_COPIED_FILE_BYTES} bytes`);
+      else fileCopies.push({ source, destination: mount.destination });
+    } else if (found.kind === 'directory') {
+      if (/[,=]/.test(source)) findings.refuse(at, `${what}: a shared directory's path cannot contain "," or "=" (Proxmox keeps it in a property string)`);
+      else if (!options.virtiofsd) findings.refuse(at, `${what} needs virtiofs, and this node has no virtiofsd (Debian package virtiofsd, or QEMU's /usr/lib/qemu/virtiofsd)`);
+      else shares.push({ source, destination: mount.destination, readonly: isReadonly(mount) });
+    } else {
+      findings.refuse(at, `${what}: the source is ${found.kind === 'missing' ? 'not an existing absolute path' : 'neither a file nor a directory'}`);
+    }
   });
+  return { fileCopies, shares };
 }
 
-function resourcesPart(resources: LinuxResources | undefined, options: VmPlanOptions, findings: Findings): { memoryMiB: number; cores: number } {
+function resourcesPart(resources: LinuxResources | undefined, options: VmPlanOptions, findings: Findings): { memoryMiB: number; cores: number; pidsLimit?: number } {
   let memoryMiB = options.defaultMemoryMiB;
   let cores = options.defaultCores;
   const limit = resources?.memory?.limit;
@@ -149,10 +200,13 @@ function resourcesPart(resources: LinuxResources | undefined, options: VmPlanOpt
   for (const field of ['burst', 'realtimeRuntime', 'realtimePeriod', 'cpus', 'mems', 'idle'] as const) {
     if (cpu?.[field] !== undefined && cpu[field] !== '') findings.refuse(`/linux/resources/cpu/${field}`, 'only cpu.quota/period (the VM\'s cores) and cpu.shares are supported by the proxmox-vm backend');
   }
-  for (const field of ['pids', 'blockIO', 'hugepageLimits', 'network', 'rdma', 'unified'] as const) {
+  // pids.limit: a cgroup in the guest (0 or -1 mean no limit, as for runc).
+  const pids = resources?.pids?.limit;
+  const pidsLimit = pids !== undefined && pids > 0 ? pids : undefined;
+  for (const field of ['blockIO', 'hugepageLimits', 'network', 'rdma', 'unified'] as const) {
     if (resources?.[field] !== undefined) findings.refuse(`/linux/resources/${field}`, 'is not supported by the proxmox-vm backend');
   }
-  return { memoryMiB, cores };
+  return { memoryMiB, cores, ...(pidsLimit !== undefined ? { pidsLimit } : {}) };
 }
 
 function checkLinux(spec: Spec, findings: Findings): void {
@@ -179,13 +233,18 @@ export function planVm(spec: Spec, options: VmPlanOptions): VmPlanResult {
     if (/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(spec.hostname)) hostname = spec.hostname;
     else findings.refuse('/hostname', 'must be a host name of letters, digits, "." and "-" (at most 63)');
   }
-  checkMounts(spec.mounts ?? [], options.virtiofsd, findings);
+  const { fileCopies, shares } = checkMounts(spec.mounts ?? [], options, findings);
   checkLinux(spec, findings);
-  const { memoryMiB, cores } = resourcesPart(spec.linux?.resources, options, findings);
+  const { memoryMiB, cores, pidsLimit } = resourcesPart(spec.linux?.resources, options, findings);
   for (const hook of ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'] as const) {
     if ((spec.hooks?.[hook] ?? []).length > 0) findings.refuse(`/hooks/${hook}`, 'hooks are not run by the proxmox-vm backend');
   }
   if (findings.problems.length > 0) return { problems: findings.problems };
-  const guest: GuestSpec = { ...guestProcess, readonlyRoot: spec.root?.readonly === true, ...(hostname !== undefined ? { hostname } : {}) };
-  return { plan: { guest, memoryMiB, cores, warnings: findings.warnings }, problems: [] };
+  const guest: GuestSpec = {
+    ...guestProcess,
+    readonlyRoot: spec.root?.readonly === true,
+    ...(hostname !== undefined ? { hostname } : {}),
+    ...(pidsLimit !== undefined ? { pidsLimit } : {}),
+  };
+  return { plan: { guest, memoryMiB, cores, fileCopies, shares, warnings: findings.warnings }, problems: [] };
 }

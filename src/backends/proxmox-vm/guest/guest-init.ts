@@ -106,6 +106,16 @@ inner_mount devtmpfs /dev nosuid,mode=0755
 inner_mount devpts /dev/pts nosuid,noexec,newinstance,ptmxmode=0666,mode=0620
 inner_mount tmpfs /dev/shm nosuid,nodev,mode=1777
 inner_mount tmpfs /tmp nosuid,nodev,mode=1777
+proxrun_share() { # TAG DESTINATION ro|rw: a host directory over virtiofs
+  [ -d "/newroot$2" ] || mkdir -p "/newroot$2" || die "no directory $2 for the virtiofs share $1"
+  mount -t virtiofs -o "$3" "$1" "/newroot$2" || die "cannot mount the virtiofs share $1 on $2"
+}
+proxrun_mount_shares
+if [ -n "$pids_limit" ]; then
+  mount -t cgroup2 cgroup2 /sys/fs/cgroup || die "cannot mount cgroup2 for the pids limit"
+  echo +pids >/sys/fs/cgroup/cgroup.subtree_control || die "no pids controller in the guest kernel"
+  mkdir /sys/fs/cgroup/proxrun && echo "$pids_limit" >/sys/fs/cgroup/proxrun/pids.max || die "cannot set pids.max"
+fi
 [ -n "$payload_hostname" ] && hostname "$payload_hostname"
 
 # The gate: nothing of the payload runs before the host says start.

@@ -22,6 +22,18 @@ export interface GuestSpec {
   readonly rootDevice?: string;
   /** process.rlimits the payload gets (set with busybox sh `ulimit` just before it runs). */
   readonly rlimits?: readonly GuestRlimit[];
+  /** linux.resources.pids.limit: the payload runs in a cgroup of the guest with this pids.max. */
+  readonly pidsLimit?: number;
+  /** Host directories shared over virtiofs, mounted inside the rootfs before the payload runs. */
+  readonly shares?: readonly GuestShare[];
+}
+
+export interface GuestShare {
+  /** The virtiofs tag (the Proxmox directory mapping's id). */
+  readonly tag: string;
+  /** Absolute path inside the rootfs. */
+  readonly destination: string;
+  readonly readonly: boolean;
 }
 
 /** The rlimits busybox sh's `ulimit` sets as plain counts, by their flag. */
@@ -58,6 +70,16 @@ export function checkGuestSpec(spec: GuestSpec): void {
     if (!(limit.name in GUEST_RLIMIT_FLAGS)) throw new Error(`rlimit ${String(limit.name)} cannot be set in the guest`);
     if (!Number.isSafeInteger(limit.soft) || !Number.isSafeInteger(limit.hard) || limit.soft < 0 || limit.soft > limit.hard) {
       throw new Error(`rlimit ${limit.name} needs integers with 0 <= soft <= hard: ${limit.soft}:${limit.hard}`);
+    }
+  }
+  if (spec.pidsLimit !== undefined && (!Number.isSafeInteger(spec.pidsLimit) || spec.pidsLimit < 1)) {
+    throw new Error(`pids limit must be a positive integer: ${spec.pidsLimit}`);
+  }
+  for (const share of spec.shares ?? []) {
+    // A virtio-fs tag is at most 36 bytes (the device's config space).
+    if (!/^[A-Za-z][A-Za-z0-9_-]{0,35}$/.test(share.tag)) throw new Error(`virtiofs tag is not a mapping id of at most 36 characters: ${JSON.stringify(share.tag)}`);
+    if (!share.destination.startsWith('/') || share.destination === '/' || share.destination.split('/').includes('..')) {
+      throw new Error(`share destination must be an absolute path below /: ${JSON.stringify(share.destination)}`);
     }
   }
   if (spec.rootDevice !== undefined && !/^\/dev\/[A-Za-z0-9/_-]+$/.test(spec.rootDevice)) {
@@ -98,7 +120,14 @@ export function renderGuestSpec(spec: GuestSpec): string {
     `root_readonly=${spec.readonlyRoot ? 1 : 0}`,
     `payload_hostname=${quoteShellWord(spec.hostname ?? '')}`,
     `payload_cwd=${quoteShellWord(spec.cwd)}`,
+    `pids_limit=${spec.pidsLimit ?? ''}`,
+    'proxrun_mount_shares() {',
+    '  :',
+    ...(spec.shares ?? []).map((share) => `  proxrun_share ${quoteShellWord(share.tag)} ${quoteShellWord(share.destination)} ${share.readonly ? 'ro' : 'rw'}`),
+    '}',
     'proxrun_exec_payload() {',
+    // Into the payload's cgroup first: /proc/self in a builtin's redirection is this subshell.
+    '  if [ -n "$pids_limit" ]; then read -r self _ </proc/self/stat && echo "$self" >/sys/fs/cgroup/proxrun/cgroup.procs || exit 125; fi',
     ...(spec.rlimits ?? []).map(rlimitLine),
     `  ${command}`,
     '}',
