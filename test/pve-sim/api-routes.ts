@@ -3,12 +3,18 @@ import type { Handler } from './sim-context.js';
 import * as cluster from './cluster-api.js';
 import * as lxc from './lxc-api.js';
 import * as qemu from './qemu-api.js';
+import * as dirMappings from './qemu-dir-mappings.js';
 import * as storage from './storage-api.js';
 
 export const ROUTES: Record<string, Handler> = {
   'GET /version': cluster.getVersion,
   'GET /cluster/nextid': cluster.getNextId,
   'GET /cluster/resources': cluster.getResources,
+  'GET /cluster/mapping/dir': dirMappings.listDirMappings,
+  'POST /cluster/mapping/dir': dirMappings.createDirMapping,
+  'GET /cluster/mapping/dir/{id}': dirMappings.getDirMapping,
+  'PUT /cluster/mapping/dir/{id}': dirMappings.updateDirMapping,
+  'DELETE /cluster/mapping/dir/{id}': dirMappings.deleteDirMapping,
   'GET /nodes': cluster.listNodes,
   'GET /nodes/{node}': cluster.nodeIndex,
   'GET /nodes/{node}/status': cluster.nodeStatus,

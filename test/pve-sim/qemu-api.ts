@@ -13,6 +13,7 @@ import { resolveVolumeId } from './volumes.js';
 import { allocateVmDisk } from './qemu-disks.js';
 import { startVm as runVm, stopVm as endVm, vmQmpStatus, vmState, cleanupVmRun } from './qemu-runtime.js';
 import type { TaskContext } from './tasks.js';
+import { resolveDirMapping } from './qemu-dir-mappings.js';
 import type { SimContext } from './sim-context.js';
 
 const DISK_KEY = /^(scsi|virtio|ide|sata|efidisk|tpmstate)\d+$/;
@@ -175,7 +176,11 @@ export const vmStatusCurrent: Handler = async (req) => {
 async function startWorker(ctx: SimContext, loc: GuestLocation, task: TaskContext): Promise<void> {
   const config = ctx.store.read(loc).config;
   const node = ctx.nodePaths(loc.node);
-  await runVm({ node, vmid: loc.vmid, props: config.props, resolveVolume: (volid) => resolveVolumeId(ctx.storages(loc.node), volid), log: task.log });
+  await runVm({
+    node, vmid: loc.vmid, props: config.props, log: task.log,
+    resolveVolume: (volid) => resolveVolumeId(ctx.storages(loc.node), volid),
+    resolveDirMapping: (id) => resolveDirMapping(ctx.store.pveDir, id, loc.node),
+  });
 }
 
 export const startVm: Handler = async (req) => {

@@ -21,9 +21,27 @@ export interface VmCmdlineInput {
 }
 
 /** Sockets and files qemu-server keeps for a running VM. */
-export function vmRunPaths(qemuRunDir: string, vmid: number): { pid: string; qmp: string; vnc: string; qga: string; serial: (n: number) => string } {
+export function vmRunPaths(qemuRunDir: string, vmid: number): { pid: string; qmp: string; vnc: string; qga: string; serial: (n: number) => string; virtiofs: (n: number) => string; virtiofsPid: (n: number) => string } {
   const base = path.join(qemuRunDir, String(vmid));
-  return { pid: `${base}.pid`, qmp: `${base}.qmp`, vnc: `${base}.vnc`, qga: `${base}.qga`, serial: (n) => `${base}.serial${n}` };
+  return {
+    pid: `${base}.pid`, qmp: `${base}.qmp`, vnc: `${base}.vnc`, qga: `${base}.qga`, serial: (n) => `${base}.serial${n}`,
+    virtiofs: (n) => `${base}.virtiofs${n}`, virtiofsPid: (n) => `${base}.virtiofs${n}.pid`,
+  };
+}
+
+/** The highest virtiofsN index qemu-server knows (virtiofs0..virtiofs9). */
+export const MAX_VIRTIOFS = 10;
+
+/** The `virtiofsN` shares of a config: index, mapping id (also the guest's tag), cache mode. */
+export function virtiofsShares(props: Readonly<Record<string, string>>): Array<{ index: number; dirid: string; cache: string }> {
+  const out: Array<{ index: number; dirid: string; cache: string }> = [];
+  for (let n = 0; n < MAX_VIRTIOFS; n += 1) {
+    const value = props[`virtiofs${n}`];
+    if (value === undefined) continue;
+    const opts = parsePropertyString(value, 'dirid');
+    out.push({ index: n, dirid: opts['dirid'] ?? '', cache: opts['cache'] ?? 'auto' });
+  }
+  return out;
 }
 
 /** Splits a property string `a=1,b=2` (with an optional default key for a leading bare value). */
@@ -173,6 +191,14 @@ export function buildVmCmdline(input: VmCmdlineInput): string[] {
     .filter((d): d is { key: string; m: RegExpExecArray } => d.m !== null)
     .sort((a, b) => a.key.localeCompare(b.key, 'en', { numeric: true }));
   for (const d of disks) cmd.push(...diskArgs(input, d.key, d.m[1] ?? '', Number(d.m[2]), boot.get(d.key), state));
+
+  // vhost-user-fs needs the guest's RAM shared with virtiofsd: one memfd backend as the only NUMA node.
+  const shares = virtiofsShares(props);
+  if (shares.length > 0) cmd.push('-object', `memory-backend-memfd,id=mem,size=${memory}M,share=on`, '-numa', 'node,memdev=mem');
+  for (const share of shares) {
+    cmd.push('-chardev', `socket,id=virtiofs${share.index},path=${run.virtiofs(share.index)}`);
+    cmd.push('-device', `vhost-user-fs-pci,queue-size=1024,chardev=virtiofs${share.index},tag=${share.dirid}`);
+  }
 
   if (props['args'] !== undefined) cmd.push(...splitArgs(props['args']));
   return cmd;

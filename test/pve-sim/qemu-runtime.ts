@@ -8,9 +8,10 @@
 import fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import type { SimNodePaths } from './types.js';
-import { buildVmCmdline, vmRunPaths, type Accel } from './qemu-cmdline.js';
+import { buildVmCmdline, virtiofsShares, vmRunPaths, type Accel } from './qemu-cmdline.js';
 import { chooseAccel } from './qemu-accel.js';
 import { qmpCommand } from './qemu-qmp.js';
+import { startVirtiofsd, stopVirtiofsds } from './qemu-virtiofsd.js';
 
 export const QEMU_BINARY = 'qemu-system-x86_64';
 
@@ -24,6 +25,8 @@ export interface VmStartJob {
   vmid: number;
   props: Readonly<Record<string, string>>;
   resolveVolume: (volid: string) => string;
+  /** The host directory of a directory mapping on this node (`virtiofsN`); throws when there is none. */
+  resolveDirMapping: (id: string) => string;
   log: (line: string) => void;
 }
 
@@ -54,6 +57,7 @@ function qemuPidFrom(pidfile: string): number | undefined {
 export function cleanupVmRun(node: SimNodePaths, vmid: number): void {
   const run = vmRunPaths(node.qemuRunDir, vmid);
   for (const f of [run.pid, run.qmp, run.vnc, run.qga, run.serial(0), run.serial(1), run.serial(2), run.serial(3)]) fs.rmSync(f, { force: true });
+  stopVirtiofsds(node, vmid);
 }
 
 export function vmState(node: SimNodePaths, vmid: number): VmState {
@@ -103,6 +107,8 @@ export async function startVm(job: VmStartJob): Promise<number> {
   const args = buildVmCmdline({ vmid, props: job.props, qemuRunDir: node.qemuRunDir, accel, resolveVolume: job.resolveVolume });
   fs.mkdirSync(node.qemuRunDir, { recursive: true });
   cleanupVmRun(node, vmid);
+  const shares = virtiofsShares(job.props).map((share) => ({ index: share.index, cache: share.cache, directory: job.resolveDirMapping(share.dirid) }));
+  for (const share of shares) await startVirtiofsd(node, vmid, share, job.log);
   const child = spawn(QEMU_BINARY, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, cwd: '/' });
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => {
