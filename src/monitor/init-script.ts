@@ -1,27 +1,40 @@
 /**
  * Renders the script the container runs as its init (through the bind-mounted
- * busybox). It stays PID 1 and runs the app as its only child, because:
+ * busybox). It stays PID 1 and runs the app below it, because:
  *  - a PID 1 ignores every signal it has no handler for, so `sleep` as PID 1
  *    would survive SIGTERM (measured on LXC 5.0.2);
  *  - LXC reports a signal death of its init as "exited with status [0]", so
  *    the exit status must come from a parent that saw the app end.
  *
  * Sequence: open the status FIFO (blocks until the host monitor listens), wait
- * for the start order, connect stdio to the FIFOs, enter cwd, run the app with
- * exactly process.env (under `setpriv --nnp` when the host left the no-new-privs flag), report `$?` through the status FIFO, exit with it.
+ * for the start order, trap every catchable signal to forward it to the app,
+ * connect stdio to the FIFOs, enter cwd, start the app, wait for its status
+ * on the result FIFO (a `read` that traps interrupt), report it through the
+ * status FIFO, exit with it.
+ *
+ * How the app is started (see docs/monitor-design.md): busybox sh starts `&`
+ * jobs with SIGINT and SIGQUIT ignored, and a foreground job cannot be
+ * interrupted by traps. So the init runs `setsid setsid sh -c HOLDER` in the
+ * foreground: the second setsid is a session leader, so it forks and exits at
+ * once, and the holder (an orphan the init adopts) has default dispositions.
+ * The holder writes its pid to the result FIFO, runs the app in its own
+ * foreground (default dispositions again) and writes the app's `$?` after it.
  */
 import { inContainer } from './layout.js';
 import type { MonitoredProcess } from './process.js';
 import { quoteShellWord } from './shell-quote.js';
-import { PRE_START_TRAPPED_SIGNALS } from './signals.js';
+import { FORWARDED_SIGNALS, PRE_START_TRAPPED_SIGNALS } from './signals.js';
 
 export interface InitScriptOptions {
   /** Connect the app's stdin to the stdin FIFO; otherwise it reads /dev/null. */
   readonly stdin?: boolean;
 }
 
-/** The status fd the init holds while the app runs (closed for the app). */
+/** The status fd the init holds while the app runs (closed for the holder and the app). */
 const STATUS_FD = 9;
+/** The result FIFO: read end in the init, write end in the holder (closed for the app). */
+const RESULT_W = 7;
+const RESULT_R = 6;
 
 function checkProcess(process: MonitoredProcess): readonly string[] {
   const args = process.args ?? [];
@@ -37,6 +50,28 @@ function checkProcess(process: MonitoredProcess): readonly string[] {
   return args;
 }
 
+/** Shell functions of the init: queue a signal, and deliver the queue to the app (the holder's child). */
+function forwardingFunctions(busybox: string): string[] {
+  return [
+    'H= Q=',
+    'fwd() { Q="$Q $1"; sig=1; [ -z "$H" ] || deliver; }',
+    'deliver() {',
+    '  tries=0',
+    '  while [ -n "$Q" ] && [ -d /proc/$H ]; do',
+    '    app=',
+    '    read -r app _ 2>/dev/null </proc/$H/task/$H/children',
+    '    if [ -n "$app" ]; then for s in $Q; do kill -$s $app 2>/dev/null; done; Q=; return 0; fi',
+    '    tries=$((tries + 1))',
+    '    [ $tries -le 200 ] || break',
+    `    ${busybox} usleep 5000`,
+    '  done',
+    '  Q=',
+    '}',
+    // A read that resumes after each trapped signal and fails only at EOF.
+    `get() { while :; do sig=; v=; read -r v <&${RESULT_R} && return 0; [ -n "$sig" ] || return 1; done; }`,
+  ];
+}
+
 export function renderInitScript(process: MonitoredProcess, options: InitScriptOptions = {}): string {
   const args = checkProcess(process);
   const busybox = quoteShellWord(inContainer('busybox'));
@@ -46,19 +81,30 @@ export function renderInitScript(process: MonitoredProcess, options: InitScriptO
   const stdinSource = options.stdin === true ? quoteShellWord(inContainer('stdin')) : '/dev/null';
   const envWords = (process.env ?? []).map(quoteShellWord);
   const command = [busybox, 'env', '-i', ...envWords, ...args.map(quoteShellWord)].join(' \\\n  ');
+  const result = quoteShellWord(inContainer('result'));
+  const holder = quoteShellWord(`echo $$ >&${RESULT_W}; "$@" ${RESULT_W}>&-; echo $? >&${RESULT_W}`);
   return [
     '# proxrun container init: generated, do not edit',
     `exec ${STATUS_FD}>${quoteShellWord(inContainer('status'))}`,
     ...traps,
     `read -r _ <${quoteShellWord(inContainer('start'))}`,
-    `trap - ${PRE_START_TRAPPED_SIGNALS.join(' ')}`,
+    ...forwardingFunctions(busybox),
+    `for n in ${FORWARDED_SIGNALS.join(' ')}; do trap "fwd $n" $n; done`,
     `exec <${stdinSource} >${quoteShellWord(inContainer('stdout'))} 2>${quoteShellWord(inContainer('stderr'))}`,
     `cd -- ${quoteShellWord(process.cwd)} || { echo 126 >&${STATUS_FD}; exit 126; }`,
     // process.noNewPrivileges: the host leaves a flag file before the start order.
     `if [ -e ${quoteShellWord(inContainer('noNewPrivs'))} ]; then set -- ${busybox} setpriv --nnp; else set --; fi`,
-    '"$@" \\',
+    // Opened read-write first, so that neither this open nor the read-only one below blocks.
+    `exec ${RESULT_W}<>${result}`,
+    `${busybox} setsid ${busybox} setsid ${busybox} sh -c ${holder} proxrun-holder "$@" \\`,
     `${command} ${STATUS_FD}>&-`,
-    'status=$?',
+    `exec ${RESULT_R}<${result}`,
+    'get; H=$v',
+    // Only the holder writes from now on: EOF means it ended without a status.
+    `exec ${RESULT_W}>&-`,
+    'case $H in \'\'|*[!0-9]*) H= ;; *) deliver ;; esac',
+    'if [ -n "$H" ] && get; then status=$v; else status=; fi',
+    'case $status in \'\'|*[!0-9]*) status=137 ;; esac',
     `echo "$status" >&${STATUS_FD}`,
     'exit "$status"',
     '',

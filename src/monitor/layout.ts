@@ -20,6 +20,8 @@ export const SHARED = {
   stdin: 'stdin',
   stdout: 'stdout',
   stderr: 'stderr',
+  /** In-container FIFO: the holder reports the app's pid and then its exit status to the init. */
+  result: 'result',
   /** Present when the app must run with no_new_privs (written by the host before the start order). */
   noNewPrivs: 'no-new-privs',
 } as const;

@@ -8,8 +8,8 @@
  *  - relays the stdout FIFO to its fd 1, the stderr FIFO to its fd 2, and
  *    (when the stdin FIFO exists) its fd 0 to the stdin FIFO, each with a `cat`;
  *  - reads the init's status FIFO with a `cat`, and `wait`s for it; the wait is
- *    interrupted by every trapped signal, which it forwards to the app (the
- *    init's first child) or, before the app runs, to the init itself;
+ *    interrupted by every trapped signal, which it sends on to the container's
+ *    init, which forwards it to the app (or, before start, ends with it);
  *  - when the status arrives (or the init dies without one: SIGKILL), drains
  *    the output relays to EOF, writes the status file, and exits with the
  *    status, re-raising the signal on itself when the app died of one.
@@ -51,26 +51,10 @@ exec 3<&-
 "$BB" cat "$S/status" >"$D/status.raw" </dev/null &
 ST=$!
 
-# Is signal $2 caught by process $1 (bit in SigCgt)?
-catches() {
-  cgt=0
-  while read -r key value; do [ "$key" = SigCgt: ] && cgt=$value; done 2>/dev/null </proc/$1/status
-  [ $(( (0x$cgt >> ($2 - 1)) & 1 )) -eq 1 ]
-}
-
-# Send signal $1 to the app: the init's first child. Before the app exists,
-# the init traps terminating signals itself; in the instant between its
-# trap reset and the fork, wait for the child to appear.
+# The init traps every catchable signal: before the start order it ends the
+# container with 128+N, afterwards it forwards the signal to the app.
 forward() {
-  tries=0
-  while [ -d /proc/$INIT ]; do
-    app=
-    read -r app _ 2>/dev/null </proc/$INIT/task/$INIT/children
-    if [ -n "$app" ]; then kill -$1 $app 2>/dev/null; return; fi
-    if catches $INIT $1 || [ $tries -ge 200 ]; then kill -$1 $INIT 2>/dev/null; return; fi
-    tries=$((tries + 1))
-    "$BB" usleep 5000
-  done
+  kill -$1 $INIT 2>/dev/null
 }
 
 for n in ${forwarded}; do trap "forward $n" $n; done

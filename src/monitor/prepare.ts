@@ -53,7 +53,7 @@ export async function prepareMonitorDir(dir: string, process: MonitoredProcess, 
   await writeFile(paths.monitorScript, renderMonitorScript(), { mode: 0o644 });
   for (const stale of [paths.readyFile, paths.statusRaw, paths.exitStatus]) await rm(stale, { force: true });
 
-  const fifos: SharedName[] = ['start', 'status', 'stdout', 'stderr'];
+  const fifos: SharedName[] = ['start', 'status', 'stdout', 'stderr', 'result'];
   if (options.stdin === true) fifos.push('stdin');
   const fifoPaths = fifos.map((name) => paths.sharedFile(name));
   for (const path of fifoPaths) await rm(path, { force: true });

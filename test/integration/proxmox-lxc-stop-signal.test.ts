@@ -1,0 +1,143 @@
+/**
+ * The init forwards signals to the app, so a Proxmox-style stop reaches it: `pct shutdown` sends
+ * the CT's lxc.signal.halt (the image's stop signal) to the init, which passes it on; the app's
+ * trap runs, it exits 0, and the monitor reports 0 (not the 137 of Proxmox's forced stop).
+ * SIGINT is used on purpose: busybox sh starts `&` jobs with SIGINT/SIGQUIT ignored, and an app
+ * that inherited that could neither trap nor die of it. Simulator, CLI transport, real LXC.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startPveSimEnv, type PveSimEnv } from '../helpers/pve-sim-env.js';
+import { leftovers, makeBundle, PROXRUN_BIN, proxrun, requireBuilt, tempDir } from '../helpers/proxrun.js';
+import { describeResult, pollFor } from '../helpers/exec.js';
+
+const VMID_RANGE: readonly [number, number] = [800000, 800999];
+const MONITOR_BASE = '/run/proxrun/ct';
+
+interface StateJson {
+  status: string;
+  annotations?: Record<string, string>;
+}
+
+/** proxrun with stdout/stderr on files in `dir`, waiting for proxrun alone (the monitor inherits them). */
+function proxrunToFiles(root: string, args: readonly string[], dir: string, env: NodeJS.ProcessEnv): Promise<number | null> {
+  const out = fs.openSync(path.join(dir, 'stdout'), 'w');
+  const err = fs.openSync(path.join(dir, 'stderr'), 'w');
+  try {
+    const child = spawn(PROXRUN_BIN, ['--root', root, ...args], { stdio: ['ignore', out, err], env });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`proxrun ${args.join(' ')} did not exit within 90 s`)), 90_000);
+      child.once('error', reject);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        resolve(code);
+      });
+    });
+  } finally {
+    fs.closeSync(out);
+    fs.closeSync(err);
+  }
+}
+
+/** Bit N-1 of a /proc status signal mask (hex). */
+function maskHas(mask: string, signal: number): boolean {
+  return ((BigInt(`0x${mask}`) >> BigInt(signal - 1)) & 1n) === 1n;
+}
+
+describe('proxmox-lxc: stop signal and forwarded signals reach the app', { timeout: 300_000 }, () => {
+  let sim: PveSimEnv;
+  let env: NodeJS.ProcessEnv;
+  let root: string;
+  let work: string;
+
+  before(async () => {
+    requireBuilt();
+    sim = await startPveSimEnv({ vmidRange: VMID_RANGE });
+    env = { ...process.env, PROXRUN_CONFIG: sim.configFile };
+    root = tempDir('proxrun-stopsig-root-');
+    work = tempDir('proxrun-stopsig-work-');
+    fs.chmodSync(work, 0o755);
+  });
+
+  after(async () => {
+    for (const id of leftovers(root)) await proxrun(root, ['delete', '--force', id], { env });
+    const { destroyed } = await sim.stop();
+    fs.rmSync(work, { recursive: true, force: true });
+    fs.rmSync(root, { recursive: true, force: true });
+    assert.deepEqual(destroyed, [], 'CTs were left in the simulator');
+  });
+
+  const state = async (id: string): Promise<StateJson> => {
+    const r = await proxrun(root, ['state', id], { env });
+    assert.equal(r.exitCode, 0, describeResult(r));
+    return JSON.parse(r.stdout) as StateJson;
+  };
+
+  /** Creates and starts `id` running `script` in sh; returns its bundle folder and VMID. */
+  const run = async (id: string, script: string, stopSignal?: string): Promise<{ dir: string; vmid: number }> => {
+    const dir = await makeBundle(path.join(work, id), {
+      args: ['sh', '-c', script],
+      edit: (config) => {
+        (config['root'] as Record<string, unknown>)['readonly'] = false;
+        if (stopSignal !== undefined) (config['annotations'] as Record<string, string>)['org.opencontainers.image.stopSignal'] = stopSignal;
+      },
+    });
+    const code = await proxrunToFiles(root, ['create', '--bundle', dir, id], dir, env);
+    assert.equal(code, 0, fs.readFileSync(path.join(dir, 'stderr'), 'utf8'));
+    const started = await proxrun(root, ['start', id], { env });
+    assert.equal(started.exitCode, 0, describeResult(started));
+    return { dir, vmid: Number((await state(id)).annotations?.['io.proxrun.pve.vmid']) };
+  };
+
+  const stdoutOf = (dir: string): string => fs.readFileSync(path.join(dir, 'stdout'), 'utf8');
+
+  const exitStatusOf = (vmid: number): Promise<string> =>
+    pollFor(() => {
+      const folder = fs.readdirSync(MONITOR_BASE).find((n) => n.startsWith(`${vmid}-`));
+      const file = folder === undefined ? undefined : path.join(MONITOR_BASE, folder, 'exit-status');
+      return file !== undefined && fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim() : undefined;
+    }, { timeoutMs: 30_000, description: 'the monitor to record the exit status' });
+
+  const remove = async (id: string): Promise<void> => {
+    const r = await proxrun(root, ['delete', '--force', id], { env });
+    assert.equal(r.exitCode, 0, describeResult(r));
+  };
+
+  test('pct shutdown: the image stop signal (SIGINT) reaches the app, whose trap runs; exit 0, no forced stop', async () => {
+    const script = 'grep -E "^Sig(Ign|Cgt)" /proc/self/status; trap "echo got INT; exit 0" INT; echo ready; while :; do sleep 0.2; done';
+    const { dir, vmid } = await run('halt', script, 'SIGINT');
+    assert.match(sim.tool('pct', ['config', String(vmid)]).stdout, /^lxc\.signal\.halt: SIGINT$/m);
+    await pollFor(() => (stdoutOf(dir).includes('ready') ? true : undefined), { timeoutMs: 20_000, description: 'the app to set its trap' });
+    const ignored = /^SigIgn:\s+([0-9a-f]+)$/m.exec(stdoutOf(dir))?.[1];
+    assert.ok(ignored !== undefined, stdoutOf(dir));
+    assert.ok(!maskHas(ignored, 2) && !maskHas(ignored, 3), `SIGINT and SIGQUIT must not be ignored by the app (SigIgn ${ignored})`);
+
+    const began = Date.now();
+    const shutdown = spawnSync(path.join(sim.nodeInfo.binDir, 'pct'), ['shutdown', String(vmid), '--timeout', '60'], { encoding: 'utf8', timeout: 90_000 });
+    const took = Date.now() - began;
+    assert.equal(shutdown.status, 0, shutdown.stderr);
+    assert.ok(took < 30_000, `pct shutdown took ${took} ms: the app did not end on the halt signal`);
+    assert.equal(await exitStatusOf(vmid), '0', 'the monitor reports the app status');
+    assert.match(stdoutOf(dir), /got INT\n$/);
+    assert.equal((await state('halt')).status, 'stopped');
+    await remove('halt');
+  });
+
+  test('proxrun kill forwards SIGINT and SIGQUIT with default actions: sleep ends 130, a QUIT trap exits 0', async () => {
+    const slept = await run('int', 'exec sleep 1000');
+    assert.equal((await proxrun(root, ['kill', 'int', 'INT'], { env })).exitCode, 0);
+    assert.equal(await exitStatusOf(slept.vmid), '130');
+    await remove('int');
+
+    const trapped = await run('quit', 'trap "echo got QUIT; exit 0" QUIT; echo ready; while :; do sleep 0.2; done');
+    await pollFor(() => (stdoutOf(trapped.dir).includes('ready') ? true : undefined), { timeoutMs: 20_000, description: 'the app to set its trap' });
+    assert.equal((await proxrun(root, ['kill', 'quit', 'QUIT'], { env })).exitCode, 0);
+    assert.equal(await exitStatusOf(trapped.vmid), '0');
+    assert.match(stdoutOf(trapped.dir), /got QUIT\n$/);
+    await remove('quit');
+    assert.deepEqual(sim.ctVmids(), []);
+  });
+});
