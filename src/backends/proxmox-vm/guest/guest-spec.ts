@@ -37,7 +37,7 @@ export interface GuestShare {
 }
 
 /** The rlimits busybox sh's `ulimit` sets as plain counts, by their flag. */
-export const GUEST_RLIMIT_FLAGS = { nofile: 'n', nproc: 'p' } as const;
+export const GUEST_RLIMIT_FLAGS = { nofile: 'n', nproc: 'u' } as const;
 
 export interface GuestRlimit {
   readonly name: keyof typeof GUEST_RLIMIT_FLAGS;
