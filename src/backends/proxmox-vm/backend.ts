@@ -29,7 +29,7 @@ declare const __PROXRUN_VERSION__: string;
 declare const __PROXRUN_COMMIT__: string;
 
 const SIGKILL = 9;
-const EXEC_REFUSAL = 'proxmox-vm: exec is not supported: the guest runs exactly one process (the bundle\'s) and has no agent to start another; run a second container instead';
+const EXEC_REFUSAL = 'proxmox-vm: exec is not supported: the guest\'s control channel carries exactly one process (the bundle\'s) and the VM has no guest agent to start another (docs/proxmox-vm.md, "exec"); run a second container instead';
 
 export function createProxmoxVmBackend(): Backend {
   return new ProxmoxVmBackend();
