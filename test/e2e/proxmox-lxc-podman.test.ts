@@ -28,10 +28,10 @@ const ETC_LOCK = '/run/lock/proxrun-etc-config.lock';
 const CLEAN_FLAGS = ['--network', 'none', '--security-opt', 'seccomp=unconfined', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
 /**
  * podman bind-mounts /etc/hosts, /etc/hostname, /etc/resolv.conf and /run/.containerenv from its
- * runroot, whose folders are mode 0700: an unprivileged CT's root (host uid 100000) cannot reach
- * them, and LXC's mount fails with EACCES. So the podman CTs are privileged (a documented limit).
+ * runroot, whose folders are mode 0700: the backend binds them through links in the CT's monitor
+ * folder, so the CTs here are unprivileged, the default.
  */
-const PODMAN_CT = ['--annotation', `${BACKEND_ANNOTATION}=proxmox-lxc`, '--annotation', 'io.proxrun.pve.unprivileged=0'];
+const PODMAN_CT = ['--annotation', `${BACKEND_ANNOTATION}=proxmox-lxc`];
 
 /** Holds an exclusive flock on `file` (through flock(1)) until release() closes its stdin. */
 async function holdLock(file: string): Promise<{ release: () => Promise<void> }> {
@@ -112,6 +112,17 @@ describe('podman and ctr → proxrun → proxmox-lxc (simulator)', { timeout: 90
     assert.equal(r.exitCode, 3, describeResult(r));
     assert.equal(r.stdout, 'out\n');
     assert.equal(r.stderr, 'err\n');
+  });
+
+  test('podman run --rm, unprivileged: podman\'s /etc/hostname, /etc/hosts and /run/.containerenv are there', async () => {
+    const script = 'cat /proc/self/uid_map; echo "$(cat /etc/hostname)"; grep -c . /etc/hosts; test -e /run/.containerenv && echo containerenv';
+    const r = await podmanRun(['run', '--rm', '--hostname', 'podhost', ...CLEAN_FLAGS, ...PODMAN_CT, '--rootfs', rootfs, 'sh', '-c', script]);
+    assert.equal(r.exitCode, 0, describeResult(r));
+    const lines = r.stdout.split('\n');
+    assert.match(lines[0] ?? '', /^\s*0\s+100000\s+65536$/, `the CT is unprivileged: ${describeResult(r)}`);
+    assert.equal(lines[1], 'podhost');
+    assert.ok(Number(lines[2]) >= 1, `/etc/hosts has lines: ${describeResult(r)}`);
+    assert.equal(lines[3], 'containerenv');
   });
 
   test('podman stop ends a detached sleep', async () => {

@@ -5,7 +5,7 @@
  * hooks, and last the pid file. Progress is saved as each piece exists; on
  * failure everything made is destroyed and the error names the step.
  */
-import { lxcConfigEntries, prepareMonitorDir, PROXMOX_DEFAULT_ID_MAP, spawnMonitor } from '../../monitor/index.js';
+import { lxcConfigEntries, prepareMonitorDir, PROXMOX_DEFAULT_ID_MAP, reachableBindEntries, spawnMonitor } from '../../monitor/index.js';
 import type { Spec } from '../../oci/spec.js';
 import { addRawLxcEntries, editGuestConf, guestConfPath, removeRawLxcEntries } from '../../proxmox/conf-file.js';
 import type { CreateRequest } from '../../runtime/backend.js';
@@ -52,7 +52,9 @@ export async function createContainer(inputs: CreateInputs): Promise<LxcContaine
       await ensureMonitorBase();
       await prepareMonitorDir(monitorDir, plan.process, idMap === undefined ? {} : { idMap });
     });
-    const entries = [...plan.rawLxc, ...lxcConfigEntries(monitorDir, plan.process)];
+    // File binds the CT's root cannot reach (podman's runroot files) go through the monitor folder.
+    const mounts = await step('prepare monitor', () => reachableBindEntries(monitorDir, plan.rawLxc, idMap));
+    const entries = [...mounts, ...lxcConfigEntries(monitorDir, plan.process)];
     const replaced = SINGLE_VALUED_KEYS.filter((key) => entries.some(([k]) => k === key));
     await step('write raw lxc keys', () =>
       editGuestConf(guestConfPath(settings.pveDir, node, 'lxc', vmid), (conf) =>
