@@ -4,7 +4,8 @@
  * start runs it; stdout and stderr come back apart through the monitor (which inherits proxrun's
  * fds, as it inherits a shim's pipes) and the exit status is recorded; env, cwd, user, hostname,
  * read-only root, rlimits, memory and cores are honoured; a trapped SIGTERM is delivered; exec is
- * refused; faults at the Proxmox steps of create fail naming the step; nothing is left behind.
+ * refused; a share the read-only root has no directory for fails create with the guest's reason;
+ * faults at the Proxmox steps of create fail naming the step; nothing is left behind.
  * One VM at a time.
  */
 import { after, afterEach, before, describe, test } from 'node:test';
@@ -223,7 +224,7 @@ describe('proxrun → proxmox-vm (simulator, real QEMU)', { timeout: 600_000 }, 
     assert.equal(deleted.exitCode, 0, describeResult(deleted));
   });
 
-  test('a bind mount of a host directory is refused naming the mount, before anything is made', async () => {
+  test('a share at a destination the read-only root lacks fails create with the guest\'s reason, and leaves nothing', async () => {
     const id = nextId('bind');
     const bundle = await makeBundle(path.join(work, id), {
       backend: 'proxmox-vm',
@@ -233,7 +234,7 @@ describe('proxrun → proxmox-vm (simulator, real QEMU)', { timeout: 600_000 }, 
     });
     const r = await proxrun(root, ['create', '--bundle', bundle, id], { env });
     assert.notEqual(r.exitCode, 0);
-    assert.match(r.stderr, /mounts\/3: a bind mount of .* at \/data .*virtiofs/);
+    assert.match(r.stderr, /guest boot: the guest ended before reaching its start gate: no directory \/data for the virtiofs share prx-/, describeResult(r));
   });
 
   for (const fault of [

@@ -99,6 +99,8 @@ export async function runVmMonitor(argv: readonly string[]): Promise<void> {
     const exit = await channel.exited;
     status = exit.status;
     for (const line of exit.guestErrors) process.stderr.write(`proxrun: ${line}\n`);
+    // Why the guest could not run the payload: create, still waiting for the gate, reports it.
+    if (exit.guestErrors.length > 0) await writeAtomically(monitorErrorFile(vmDir), `${exit.guestErrors.join('; ')}\n`);
   } catch (error) {
     status = SIGKILL_STATUS;
     await writeAtomically(monitorErrorFile(vmDir), `${(error as Error).message}\n`).catch(() => undefined);
