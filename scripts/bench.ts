@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchProxmox } from './bench-proxmox.js';
 
 const repo = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 /** bin/proxrun of a snapshot of bin/ and dist/ taken at start (see main). */
@@ -27,10 +28,14 @@ interface Options {
   runs: number;
   rssRuns: number;
   write: boolean;
+  proxmox: boolean;
+  ctrRuns: number;
+  deliveryRuns: number;
+  fleet: number;
 }
 
 function parseOptions(argv: readonly string[]): Options {
-  const options: Options = { runs: 30, rssRuns: 10, write: false };
+  const options: Options = { runs: 30, rssRuns: 10, write: false, proxmox: true, ctrRuns: 5, deliveryRuns: 3, fleet: 20 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = (): number => {
@@ -41,7 +46,11 @@ function parseOptions(argv: readonly string[]): Options {
     if (arg === '--runs') options.runs = value();
     else if (arg === '--rss-runs') options.rssRuns = value();
     else if (arg === '--write') options.write = true;
-    else throw new Error(`unknown argument ${arg} (known: --runs N, --rss-runs N, --write)`);
+    else if (arg === '--no-proxmox') options.proxmox = false;
+    else if (arg === '--ctr-runs') options.ctrRuns = value();
+    else if (arg === '--delivery-runs') options.deliveryRuns = value();
+    else if (arg === '--fleet') options.fleet = value();
+    else throw new Error(`unknown argument ${arg} (known: --runs N, --rss-runs N, --ctr-runs N, --delivery-runs N, --fleet N, --no-proxmox, --write)`);
   }
   return options;
 }
@@ -184,7 +193,7 @@ interface Case {
   steps: () => ReadonlyArray<readonly string[]>;
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new Error('bench: run as root (runc creates containers)');
   for (const file of [path.join(repo, 'dist', 'proxrun.mjs'), '/usr/bin/busybox', '/usr/bin/time']) {
@@ -293,6 +302,18 @@ function main(): void {
     }
     process.stderr.write('\n');
 
+    const pve = options.proxmox
+      ? await benchProxmox({
+        scratch,
+        proxrun,
+        ctrRounds: options.ctrRuns,
+        deliveryRounds: options.deliveryRuns,
+        fleet: options.fleet,
+        log: (text) => process.stderr.write(text),
+      })
+      : undefined;
+    if (pve !== undefined) description.push(...pve.versions);
+
     const med = (name: string): number => median(times.get(name) ?? []);
     const nodeMs = med('node -e 0');
     const stateMs = med('proxrun state (created, runc backend)');
@@ -340,6 +361,10 @@ function main(): void {
       `It includes a \`runc state\` child (median ${fmt(runcStateMs)} ms alone); without it, ${stateOwn.toFixed(2)}×.`);
     lines.push(`- peak RSS under 60 MiB: largest seen ${(worstRss / 1024).toFixed(1)} MiB — ${worstRss < 60 * 1024 ? 'met' : 'not met'}.`);
     lines.push(`- lifecycle: proxrun→runc takes ${(lifeProxrun / lifeRunc).toFixed(2)}× the time of runc alone, ${fmt(lifeProxrun - lifeRunc)} ms more per container (median).`);
+    if (pve !== undefined) {
+      lines.push('');
+      lines.push(...pve.lines);
+    }
     const report = lines.join('\n');
     process.stdout.write(report + '\n');
 
@@ -357,7 +382,7 @@ function main(): void {
 }
 
 try {
-  main();
+  await main();
 } catch (err) {
   process.stderr.write(`${(err as Error).message}\n`);
   process.exitCode = 1;
