@@ -20,6 +20,7 @@ import { destroyContainer } from './destroy-container.js';
 import { EXEC_RUNTIME_FAILURE, execAttached, execDetached } from './exec.js';
 import { resolveExecProcess } from './exec-process.js';
 import { hookStateJson } from './hook-state.js';
+import { pidInOwnNamespace, runStartContainerHooks, startContainerHooksEntry, startContainerHooksOf } from './container-hooks.js';
 import { SUPPORTED_MOUNT_OPTIONS } from './translate-mounts.js';
 import { runHooks } from '../../oci/hooks.js';
 import { cgroupDirOf, cgroupPids, initPid } from './lxc-local.js';
@@ -68,7 +69,7 @@ class ProxmoxLxcBackend implements Backend {
     for (const warning of plan.warnings) await logWarning(warning);
     try {
       const data = await createContainer({ req, plan, settings, ops: openPveOps(ctx.config), containerDir: ctx.containerDir });
-      return { ...data, ...processOptionsEntry(plan) };
+      return { ...data, ...processOptionsEntry(plan), ...startContainerHooksEntry(req.spec) };
     } catch (err) {
       throw new RuntimeError('Backend', `proxmox-lxc create: ${(err as Error).message}`);
     }
@@ -88,6 +89,7 @@ class ProxmoxLxcBackend implements Backend {
     try {
       // The init waits at its gate: what it sets now, the app inherits.
       if (options.oomScoreAdj !== undefined) await applyOomScoreAdj(pid, options.oomScoreAdj);
+      await this.startContainerHooks(record, data, pid, settings, ctx);
       await releaseStart(data.monitorDir ?? '', { noNewPrivileges: options.noNewPrivileges });
     } catch (err) {
       throw new RuntimeError('Backend', `proxmox-lxc start: ${(err as Error).message}`);
@@ -95,6 +97,22 @@ class ProxmoxLxcBackend implements Backend {
     await writeFile(startedMarker(ctx.containerDir), '', { mode: 0o600 });
     const state = hookStateJson(record, 'running', pid, data.vmid, data.node);
     await runHooks('poststart', data.hooks?.poststart, state).catch((err: Error) => logWarning(err.message));
+  }
+
+  /**
+   * startContainer hooks, inside the CT while the app is held. Their state pid is the init's as the
+   * CT sees it (1). One that fails or times out stops the CT, as runc's init ends: the app never runs.
+   */
+  private async startContainerHooks(record: ContainerRecord, data: LxcContainerData, pid: number, settings: LxcBackendSettings, ctx: BackendContext): Promise<void> {
+    const hooks = startContainerHooksOf(record.backendData);
+    if (hooks.length === 0 || data.vmid === undefined) return;
+    const state = hookStateJson(record, 'created', await pidInOwnNamespace(pid), data.vmid, data.node);
+    try {
+      await runStartContainerHooks(hooks, { lxcPath: settings.lxcPath, vmid: data.vmid }, state);
+    } catch (err) {
+      await openPveOps(ctx.config).stopCt(data.node ?? settings.node, data.vmid).catch((stopErr: Error) => logWarning(`stopping CT ${data.vmid ?? ''} after a failed startContainer hook: ${stopErr.message}`));
+      throw err;
+    }
   }
 
   async status(record: ContainerRecord, ctx: BackendContext): Promise<BackendStatus> {
@@ -200,12 +218,12 @@ class ProxmoxLxcBackend implements Backend {
     }
   }
 
-  /** Fixed at build time, as features.md asks: the hooks this backend runs (createContainer and startContainer would run inside the CT, which it refuses). */
+  /** Fixed at build time, as features.md asks: the hooks this backend runs (createContainer and startContainer inside the CT). */
   async features(_ctx: BackendContext): Promise<Record<string, unknown> | null> {
     return {
       ociVersionMin: '1.0.0',
       ociVersionMax: '1.3.0',
-      hooks: ['prestart', 'createRuntime', 'poststart', 'poststop'],
+      hooks: ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'],
       mountOptions: [...SUPPORTED_MOUNT_OPTIONS],
       linux: { namespaces: ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup', 'user'], seccomp: { enabled: false }, apparmor: { enabled: true } },
     };

@@ -2,7 +2,8 @@
  * `create` on Proxmox: the CT with the bundle's rootfs (rootfs-delivery.ts, in
  * a VMID from the range), the monitor folder and its raw `lxc.*` keys,
  * `pct start` (the app is held at the start FIFO), the monitor, the create
- * hooks, and last the pid file. Progress is saved as each piece exists; on
+ * hooks (prestart, createRuntime, then createContainer inside the CT:
+ * container-hooks.ts), and last the pid file. Progress is saved as each piece exists; on
  * failure everything made is destroyed and the error names the step.
  */
 import { lxcConfigEntries, prepareMonitorDir, PROXMOX_DEFAULT_ID_MAP, reachableBindEntries, spawnMonitor } from '../../monitor/index.js';
@@ -14,6 +15,7 @@ import { saveProgress, type LxcContainerData } from './container-data.js';
 import { destroyContainer } from './destroy-container.js';
 import { hookStateJson } from './hook-state.js';
 import { runHooks } from '../../oci/hooks.js';
+import { runCreateContainerHooks } from './container-hooks.js';
 import { initPid } from './lxc-local.js';
 import { ensureMonitorBase, monitorDirFor } from './monitor-location.js';
 import { writePidFile } from '../../runtime/pid-file.js';
@@ -74,6 +76,8 @@ export async function createContainer(inputs: CreateInputs): Promise<LxcContaine
     const hooks = req.spec.hooks ?? {};
     await step('prestart hook', () => runHooks('prestart', hooks.prestart, state));
     await step('createRuntime hook', () => runHooks('createRuntime', hooks.createRuntime, state));
+    // Inside the CT's namespaces with the host's root: the pid stays the host's, which is what its /proc shows.
+    await step('createContainer hook', () => runCreateContainerHooks(hooks.createContainer, { initPid: pid, monitorDir }, state));
     if (req.pidFile !== undefined) await step('write pid file', () => writePidFile(req.pidFile ?? '', data.monitorPid ?? 0));
     return data;
   } catch (err) {

@@ -40,14 +40,6 @@ function translateStopSignal(annotations: Readonly<Record<string, string | undef
   }
 }
 
-function checkHooks(spec: Spec, findings: Findings): void {
-  for (const hook of ['createContainer', 'startContainer'] as const) {
-    if ((spec.hooks?.[hook] ?? []).length > 0) {
-      findings.refuse(`/hooks/${hook}`, `${hook} hooks run inside the container's namespaces, which the proxmox-lxc backend does not support yet`);
-    }
-  }
-}
-
 export function translateSpec(spec: Spec, options: TranslateOptions): TranslateResult {
   const findings = new Findings(options.lenient);
   const annotations = spec.annotations ?? {};
@@ -63,7 +55,6 @@ export function translateSpec(spec: Spec, options: TranslateOptions): TranslateR
   const linuxPart = translateLinux(spec.linux, settings.unprivileged, options.lenient, findings);
   const resources = translateResources(spec.linux?.resources, findings);
   const mountEntries = translateMounts(spec.mounts ?? [], { ...(options.sourceKinds ? { sourceKinds: options.sourceKinds } : {}) }, findings);
-  checkHooks(spec, findings);
   const stopSignal = translateStopSignal(annotations, findings);
   const description = describeContainer(options.containerId, settings.description, findings);
 
