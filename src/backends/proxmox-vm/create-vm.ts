@@ -8,7 +8,7 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { allocateAndCreate, type ProxmoxClient, type PveParams } from '../../proxmox/index.js';
+import { allocateAndCreate, isVmidTaken, type ProxmoxClient, type PveParams } from '../../proxmox/index.js';
 import type { QemuClient } from '../../proxmox/qemu.js';
 import type { CreateRequest } from '../../runtime/backend.js';
 import { logDebug } from '../../runtime/log.js';
@@ -106,9 +106,22 @@ export async function createVm(inputs: CreateVmInputs): Promise<VmContainerData>
     }
     const args = formatArgsLine([...guestQemuArgs({ kernelPath: kernel.kernelPath, initrdPath: vmInitrdPath(vmDir), runDir: vmDir }), ...BOOT_MENU_OFF]);
     const params = vmCreateParams({ id: req.record.id, plan, storage: settings.storage, args, diskImage, ...(data.mappings !== undefined ? { mappings: data.mappings } : {}) });
-    data.vmid = await timed('create VM', () => allocateAndCreate(pve, settings.vmidRange, (vmid) => qemu.createVm(settings.node, vmid, params)));
-    save();
-    const vmid = data.vmid;
+    const vmid = await timed('create VM', () => allocateAndCreate(pve, settings.vmidRange, async (vmid) => {
+      // Recorded before the create: a create task that failed or hung after Proxmox claimed the
+      // id leaves the VM's config behind, and only a recorded VMID lets the cleanup destroy it.
+      data.vmid = vmid;
+      save();
+      try {
+        await qemu.createVm(settings.node, vmid, params);
+      } catch (err) {
+        // Someone else's VM holds the id: never ours to destroy; the allocation tries another.
+        if (isVmidTaken(err)) {
+          delete data.vmid;
+          save();
+        }
+        throw err;
+      }
+    }));
     await rm(diskImage, { force: true });
     delete data.diskImage;
     save();
