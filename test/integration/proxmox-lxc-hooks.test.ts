@@ -196,6 +196,30 @@ describe('proxmox-lxc createContainer and startContainer hooks on the simulator'
     nothingLeft();
   });
 
+  test('in a privileged CT createContainer joins the CT namespaces but not a user namespace', async () => {
+    const out = outDir('priv');
+    const dir = await bundle('priv', out, ['true'], {
+      createContainer: [busyboxShHook(recorder(out, 'createContainer'), [HOST_PATH])],
+    });
+    const config = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as { annotations: Record<string, string> };
+    config.annotations['io.proxrun.pve.unprivileged'] = '0';
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
+    const created = await create('priv', dir);
+    assert.equal(created.code, 0, created.stderr);
+    try {
+      const st = await state('priv');
+      assert.equal(read(path.join(out, 'createContainer.mnt')), fs.readlinkSync(`/proc/${st.pid}/ns/mnt`));
+      assert.notEqual(read(path.join(out, 'createContainer.mnt')), fs.readlinkSync('/proc/self/ns/mnt'));
+      assert.equal(read(path.join(out, 'createContainer.hostname')), 'hookbox');
+      assert.match(read(path.join(out, 'createContainer.uidmap')), /^0\s+0\s+4294967295$/, 'a privileged CT has the host user namespace');
+      assert.equal(read(path.join(out, 'createContainer.cwd')), 'ct-root');
+    } finally {
+      const r = await proxrun(root, ['delete', '--force', 'priv'], { env });
+      assert.equal(r.exitCode, 0, describeResult(r));
+    }
+    nothingLeft();
+  });
+
   test('a failing createContainer hook fails create and leaves nothing', async () => {
     const out = outDir('ccfail');
     const dir = await bundle('ccfail', out, ['sh', '-c', 'echo app > /out/app'], {
