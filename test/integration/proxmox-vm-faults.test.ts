@@ -197,6 +197,15 @@ describe('proxmox-vm under faults at each step (simulator, real QEMU)', { timeou
     assert.match(line, /^proxmox-vm create: proxmox start VM 860\d{3}: start failed: QEMU exited with code 1$/);
   });
 
+  test('the start task failing and then the destroy of the cleanup failing once: the delete after the failed create removes the VM', async () => {
+    const line = await failingCreate('cleanup', {
+      fault: ['--match', 'task qmstart', '--mode', 'error', '--message', 'start failed: QEMU exited with code 1'],
+      before: () => sim.fault(['--match', 'task qmdestroy', '--mode', 'error', '--message', 'volume is busy', '--count', '1']),
+      share: true,
+    });
+    assert.match(line, /^proxmox-vm create: proxmox start VM 860\d{3}: start failed: QEMU exited with code 1$/);
+  });
+
   test('a guest that never reaches its start gate (a corrupt kernel halts in its decompressor)', async () => {
     const kernelName = fs.readdirSync('/boot').filter((n) => CLOUD_KERNEL.test(n)).sort().at(-1);
     assert.ok(kernelName, 'a Debian cloud kernel in /boot');

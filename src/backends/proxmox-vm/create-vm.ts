@@ -136,8 +136,12 @@ export async function createVm(inputs: CreateVmInputs): Promise<VmContainerData>
     await logDebug('proxmox-vm create', { vmid, timingsMs: timings });
     return data;
   } catch (err) {
-    await destroyVm(data, qemu, { cliPath: settings.cliPath, timeoutSeconds: settings.timeoutSeconds }).catch(() => undefined);
-    saveProgress(containerDir, {});
+    try {
+      await destroyVm(data, qemu, { cliPath: settings.cliPath, timeoutSeconds: settings.timeoutSeconds });
+      saveProgress(containerDir, {});
+    } catch {
+      // The progress stays: the delete the lifecycle runs after a failed create tries once more.
+    }
     throw err;
   }
 }
