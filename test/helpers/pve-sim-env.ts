@@ -56,7 +56,8 @@ export interface PveSimEnv {
   stop(): Promise<{ destroyed: number[] }>;
 }
 
-const MONITOR_BASE = '/run/proxrun/ct';
+import { MONITOR_BASE } from '../../src/backends/proxmox-lxc/monitor-location.js';
+
 const SIM_SCRIPT = path.join(REPO_ROOT, 'scripts/pve-sim');
 
 export interface PveSimEnvOptions {
@@ -199,7 +200,7 @@ export function proxrunToFiles(root: string, args: readonly string[], dir: strin
   }
 }
 
-/** Monitor folders under /run/proxrun/ct for `vmid` (named `<vmid>-<hash>`). */
+/** Monitor folders under MONITOR_BASE for `vmid` (named `<vmid>-<hash>`). */
 export function monitorDirsOf(vmid: number): string[] {
   try {
     return fs.readdirSync(MONITOR_BASE).filter((n) => n.startsWith(`${vmid}-`)).map((n) => path.join(MONITOR_BASE, n));

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { MONITOR_BASE } from '../../src/backends/proxmox-lxc/monitor-location.js';
 import { startPveSimEnv, type PveSimEnv } from '../helpers/pve-sim-env.js';
 import { leftovers, makeBundle, PROXRUN_BIN, proxrun, requireBuilt, tempDir } from '../helpers/proxrun.js';
 import { describeResult, pollFor } from '../helpers/exec.js';
@@ -134,7 +135,7 @@ describe('proxmox-lxc lifecycle on the simulator', { timeout: 600_000 }, () => {
     assert.deepEqual(sim.volumes(), []);
     assert.deepEqual(sim.templates(), []);
     assert.deepEqual(leftovers(root), []);
-    assert.equal(fs.readdirSync('/run/proxrun/ct').some((n) => n.startsWith(`${vmid}-`)), false, 'monitor folder left');
+    assert.equal(fs.readdirSync(MONITOR_BASE).some((n) => n.startsWith(`${vmid}-`)), false, 'monitor folder left');
     const forced = await proxrun(root, ['delete', '--force', 'split'], { env });
     assert.equal(forced.exitCode, 0, describeResult(forced));
   });

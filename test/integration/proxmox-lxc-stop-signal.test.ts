@@ -15,7 +15,8 @@ import { leftovers, makeBundle, PROXRUN_BIN, proxrun, requireBuilt, tempDir } fr
 import { describeResult, pollFor } from '../helpers/exec.js';
 
 const VMID_RANGE: readonly [number, number] = [800000, 800999];
-const MONITOR_BASE = '/run/proxrun/ct';
+import { MONITOR_BASE } from '../../src/backends/proxmox-lxc/monitor-location.js';
+
 
 interface StateJson {
   status: string;
