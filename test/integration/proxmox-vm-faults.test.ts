@@ -206,12 +206,16 @@ describe('proxmox-vm under faults at each step (simulator, real QEMU)', { timeou
     assert.match(line, /^proxmox-vm create: proxmox start VM 860\d{3}: start failed: QEMU exited with code 1$/);
   });
 
-  test('a guest that never reaches its start gate (a corrupt kernel halts in its decompressor)', async () => {
+  test('a guest that never reaches its start gate (a kernel whose compressed payload is corrupt halts in its decompressor)', async () => {
     const kernelName = fs.readdirSync('/boot').filter((n) => CLOUD_KERNEL.test(n)).sort().at(-1);
     assert.ok(kernelName, 'a Debian cloud kernel in /boot');
-    // Same file name, so the same modules and cached initramfs; the compressed payload's second half zeroed.
+    // Same file name, so the same modules and cached initramfs. The start of the compressed payload
+    // (boot protocol: setup_sects at 0x1f1, payload_offset at 0x248, from the protected-mode code)
+    // is zeroed: the decompressor finds no valid header, prints its error and halts, every time.
     const kernel = fs.readFileSync(path.join('/boot', kernelName));
-    kernel.fill(0, Math.floor(kernel.length / 2));
+    const payload = ((kernel.readUInt8(0x1f1) || 4) + 1) * 512 + kernel.readUInt32LE(0x248);
+    assert.ok(payload > 512 && payload + 4096 < kernel.length, `payload offset ${payload} inside the kernel`);
+    kernel.fill(0, payload, payload + 4096);
     const kernelDir = path.join(work, 'corrupt-kernel');
     fs.mkdirSync(kernelDir, { recursive: true });
     fs.writeFileSync(path.join(kernelDir, kernelName), kernel);
