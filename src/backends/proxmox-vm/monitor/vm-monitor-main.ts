@@ -66,6 +66,17 @@ function serveCommands(vmDir: string, channel: GuestChannel, ready: Promise<void
     });
     socket.on('error', () => undefined);
   });
+  server.on('error', (error: Error) => {
+    // Without its command socket the monitor cannot start or signal the guest: record why, for
+    // create to report on one line, and end as a killed container would.
+    const reason = `monitor command socket ${monitorSocketPath(vmDir)}: ${error.message}`;
+    void writeAtomically(monitorErrorFile(vmDir), `${reason}\n`)
+      .then(() => writeAtomically(exitStatusFile(vmDir), String(SIGKILL_STATUS)))
+      .finally(() => {
+        channel.close();
+        process.exit(SIGKILL_STATUS);
+      });
+  });
   server.listen(monitorSocketPath(vmDir));
   return server;
 }
