@@ -9,6 +9,8 @@
  *  - finds the exec'd process's host pid: lxc-attach's child that lives in another pid namespace
  *    (LXC creates it with CLONE_PARENT, so it is a direct child; NSpid in /proc/PID/status has two
  *    numbers for it), and reports ready on fd 3 once that process exists or lxc-attach ended;
+ *  - does not end before proxrun (EOF on fd 3): a quick exec's status must reach the shim or
+ *    conmon, which only reap the stand-in once proxrun exited and left it to them;
  *  - forwards every catchable signal but SIGCHLD to that process (queued until it is known);
  *  - exits with lxc-attach's status, which is the exec's (lxc-attach gives 128+N for a signal),
  *    re-raising N on itself so a reaper computes 128+N;
@@ -68,11 +70,13 @@ watch() {
 }
 
 T=$("$BB" mktemp -d "$RUNDIR/exec.XXXXXX") || exit 255
-if "$BB" mkfifo -m 600 "$T/alive" && exec 4<>"$T/alive"; then :; else "$BB" rm -rf "$T"; exit 255; fi
+# Both ends are opened here (the read-write open never blocks, so the read-only one does not either),
+# then the name goes: nothing else can ever open the FIFO.
+if "$BB" mkfifo -m 600 "$T/alive" && exec 4<>"$T/alive" 5<"$T/alive"; then "$BB" rm -rf "$T"; else "$BB" rm -rf "$T"; exit 255; fi
 # exec redirections: on a function call busybox sh would keep copies of the old fds (the shim's pipes, fd 4).
-( exec <"$T/alive" >/dev/null 2>&1 ${STANDIN_READY_FD}>&- 4>&-; watch ) &
+( exec <&5 5<&- >/dev/null 2>&1 ${STANDIN_READY_FD}>&- 4>&-; watch ) &
 W=$!
-"$BB" rm -rf "$T"
+exec 5<&-
 
 APP= Q= SIG=
 fwd() {
@@ -90,7 +94,6 @@ if find_app $A; then
 fi
 Q=
 echo ready >&${STANDIN_READY_FD}
-exec ${STANDIN_READY_FD}>&-
 
 # A wait cut short by a trapped signal is repeated; the one no trap interrupted gives lxc-attach's status.
 while :; do SIG=; wait $A; st=$?; [ -n "$SIG" ] || break; done
@@ -98,6 +101,10 @@ APP=
 echo done >&4
 exec 4>&-
 while :; do SIG=; wait $W; [ -n "$SIG" ] || break; done
+
+# proxrun holds the other end of fd 3 (a socket pair) until it exits. Ending before that would
+# make proxrun reap the status; afterwards the stand-in belongs to the shim or conmon.
+while :; do SIG=; read -r _ <&${STANDIN_READY_FD} && continue; [ -n "$SIG" ] || break; done
 
 if [ $st -gt 128 ]; then
   signal=$((st - 128))

@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { DEFAULT_HOST_BUSYBOX } from '../../monitor/index.js';
 import { RuntimeError } from '../../runtime/errors.js';
@@ -76,13 +77,15 @@ export async function execDetached(target: ExecTarget, proc: ExecProcess, pidFil
     ['sh', '-c', renderExecStandin(), 'proxrun-exec', DEFAULT_HOST_BUSYBOX, HOST_ENV, EXEC_RUN_DIR, 'lxc-attach', ...lxcAttachArgs(target.lxcPath, target.vmid, proc)],
     { stdio: ['inherit', 'inherit', 'inherit', 'pipe'], detached: true },
   );
-  const ready = child.stdio[STANDIN_READY_FD] as Readable | null;
+  const ready = child.stdio[STANDIN_READY_FD] as Socket | null;
   const started = await new Promise<number>((resolve, reject) => {
     child.once('error', (err) => reject(new RuntimeError('Backend', `exec: cannot start the exec stand-in: ${err.message}`, EXEC_RUNTIME_FAILURE)));
     child.once('spawn', () => resolve(child.pid ?? 0));
   });
   const line = ready === null ? '' : await readyLine(ready, READY_TIMEOUT_MS);
-  ready?.destroy();
+  // Kept open (but not keeping proxrun alive): the stand-in waits for it to close when proxrun exits.
+  ready?.pause();
+  ready?.unref();
   if (line !== 'ready\n') {
     try {
       process.kill(started, 'SIGKILL');
