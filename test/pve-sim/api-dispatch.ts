@@ -38,33 +38,20 @@ export class Dispatcher {
   ) {}
 
   async handle(call: ApiCall): Promise<ApiAnswer | TransportFault> {
+    const route = findRoute(call.method, call.path);
+    const params: Params = { ...call.params, ...(route?.pathParams ?? {}) };
+    // The schema verdict comes first, so a request an injected fault answers is audited like any other.
+    const { verdict, errors } = this.check(call, params);
     const fault: FaultRule | undefined = takeFault(this.ctx.layout.faultsFile, `${call.method} ${call.path}`);
     if (fault?.mode === 'hang' || fault?.mode === 'drop') {
-      this.record(call, 'not-in-schema', undefined, 0);
+      this.record(call, verdict, errors, 0);
       return fault.mode;
     }
     if (fault?.mode === 'slow') await this.delay(fault.delayMs ?? 5000);
     if (fault?.mode === 'error') {
       const answer = errorAnswer(new ApiError(500, `${fault.message ?? 'injected failure'}\n`));
-      this.record(call, 'not-in-schema', undefined, answer.status);
+      this.record(call, verdict, errors, answer.status);
       return answer;
-    }
-    const route = findRoute(call.method, call.path);
-    const params: Params = { ...call.params, ...(route?.pathParams ?? {}) };
-    let verdict: SchemaVerdict = 'no-schema';
-    let errors: Record<string, string> | undefined;
-    if (this.schema) {
-      const match = this.schema.match(call.path, call.method);
-      if (!match?.method) verdict = 'not-in-schema';
-      else {
-        Object.assign(params, match.pathParams);
-        const found = validateParams(match.method, params);
-        verdict = Object.keys(found).length === 0 ? 'passed' : 'failed';
-        if (verdict === 'failed') errors = found;
-      }
-    } else {
-      errors = ownRules(params);
-      if (Object.keys(errors).length === 0) errors = undefined;
     }
     let answer: ApiAnswer;
     if (!route) {
@@ -83,6 +70,19 @@ export class Dispatcher {
     }
     this.record(call, verdict, errors, answer.status);
     return answer;
+  }
+
+  /** The request against the official schema (or the simulator's own rules without it); fills path parameters into `params`. */
+  private check(call: ApiCall, params: Params): { verdict: SchemaVerdict; errors: Record<string, string> | undefined } {
+    if (!this.schema) {
+      const own = ownRules(params);
+      return { verdict: 'no-schema', errors: Object.keys(own).length === 0 ? undefined : own };
+    }
+    const match = this.schema.match(call.path, call.method);
+    if (!match?.method) return { verdict: 'not-in-schema', errors: undefined };
+    Object.assign(params, match.pathParams);
+    const found = validateParams(match.method, params);
+    return Object.keys(found).length === 0 ? { verdict: 'passed', errors: undefined } : { verdict: 'failed', errors: found };
   }
 
   private record(call: ApiCall, schema: SchemaVerdict, errors: Record<string, string> | undefined, status: number): void {
