@@ -141,7 +141,8 @@ describe('proxmox-lxc exec on the simulator', { timeout: 600_000 }, () => {
     const pidText = fs.readFileSync(pidFile, 'utf8');
     assert.match(pidText, /^\d+$/);
     const cmdline = fs.readFileSync(`/proc/${pidText}/cmdline`, 'utf8').split('\0');
-    assert.equal(path.basename(cmdline[0] ?? ''), 'lxc-attach');
+    // The pid file names the exec's stand-in (a busybox sh script that forwards signals), which runs lxc-attach.
+    assert.ok(cmdline.includes('proxrun-exec') && cmdline.some((a) => path.basename(a) === 'lxc-attach'), cmdline.join(' '));
     const check = await proxrun(root, ['exec', id, 'cat', `/tmp/${marker}`], { env });
     assert.equal(check.stdout, 'ran\n', describeResult(check));
     await pollFor(() => {
