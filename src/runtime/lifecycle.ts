@@ -140,14 +140,17 @@ export class Runtime {
         delete record.creating;
         this.store.write(record);
       } catch (err) {
+        // Undo what create made. When that fails too, the record stays (marked half-made) so the
+        // delete --force that containerd and podman send after a failed create can try again,
+        // instead of leaving a guest nothing knows about.
+        let undone = false;
         try {
           await backend.delete(record, true, await this.context(id));
-        } catch {
-          // The create error is what the caller must see; what is left is removed by the delete --force that follows.
-        } finally {
-          this.store.remove(id);
+          undone = true;
+        } catch (cleanupError) {
+          await logDebug('create failed and its cleanup failed; the record stays for delete --force', { id, error: (cleanupError as Error).message });
         }
-        await logDebug('create failed, removed what it made', { id, error: (err as Error).message });
+        if (undone) this.store.remove(id);
         throw err;
       }
     });
