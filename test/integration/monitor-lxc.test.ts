@@ -330,12 +330,23 @@ async function runScenario(h: Harness, scenario: Scenario): Promise<Outcome> {
   }
 }
 
+/**
+ * The app's host pid: the init's descendant that runs `program` itself (argv[0]), not one of the
+ * shells between them (the init's holder and its short-lived setsid steps carry the program's name
+ * among their arguments).
+ */
 async function appPid(c: RunningContainer, program: string): Promise<number> {
+  const descendants = async (pid: number): Promise<number[]> => {
+    const found: number[] = [];
+    for (const child of await childrenOf(pid)) found.push(child, ...(await descendants(child)));
+    return found;
+  };
   return until(`app ${program}`, async () => {
-    const [child] = await childrenOf(c.initPid);
-    if (child === undefined) return undefined;
-    const argv = await cmdline(child);
-    return argv.some((a) => a.endsWith(program)) ? child : undefined;
+    for (const pid of await descendants(c.initPid)) {
+      const argv = await cmdline(pid).catch(() => []);
+      if ((argv[0] ?? '').endsWith(program)) return pid;
+    }
+    return undefined;
   });
 }
 
