@@ -145,12 +145,17 @@ class ProxmoxLxcBackend implements Backend {
   }
 
   async delete(record: ContainerRecord, _force: boolean, ctx: BackendContext): Promise<void> {
-    const settings = settingsOrThrow(ctx);
     const data = this.data(record, ctx);
-    try {
-      await destroyContainer(data, settings, openPveOps(ctx.config));
-    } catch (err) {
-      throw new RuntimeError('Backend', `proxmox-lxc delete: ${(err as Error).message}`);
+    // A create that failed before making anything leaves nothing to destroy: no Proxmox client is
+    // needed (it may be the very thing that failed, e.g. an unreadable token file).
+    const made = [data.vmid, data.templateVolid, data.rootfsVolid, data.monitorDir, data.monitorPid].some((v) => v !== undefined);
+    if (made) {
+      const settings = settingsOrThrow(ctx);
+      try {
+        await destroyContainer(data, settings, openPveOps(ctx.config));
+      } catch (err) {
+        throw new RuntimeError('Backend', `proxmox-lxc delete: ${(err as Error).message}`);
+      }
     }
     saveProgress(ctx.containerDir, {});
     if ((data.hooks?.poststop.length ?? 0) > 0) {
