@@ -12,14 +12,32 @@ export async function runHooks(kind: string, hooks: readonly Hook[] | undefined,
 }
 
 function runHook(label: string, hook: Hook, stateJson: string): Promise<void> {
+  const args = hook.args ?? [hook.path];
+  const env = Object.fromEntries((hook.env ?? []).map((entry) => {
+    const eq = entry.indexOf('=');
+    return eq < 0 ? [entry, ''] : [entry.slice(0, eq), entry.slice(eq + 1)];
+  }));
+  return runHookProcess(label, hook.timeout, { file: hook.path, args: args.slice(1), argv0: args[0] ?? hook.path, env }, stateJson);
+}
+
+export interface HookCommand {
+  file: string;
+  args: readonly string[];
+  argv0?: string;
+  /** Exactly this environment; undefined: the caller's own (for launchers that set the hook's env themselves). */
+  env?: Record<string, string>;
+}
+
+/**
+ * Runs one hook process (or a launcher that runs the hook elsewhere, such as inside a container):
+ * the state JSON on stdin, killed with its whole process group after `timeout` seconds, a failure
+ * rejected as one line naming the hook.
+ */
+export function runHookProcess(label: string, timeout: number | undefined, command: HookCommand, stateJson: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const args = hook.args ?? [hook.path];
-    const child = spawn(hook.path, args.slice(1), {
-      argv0: args[0] ?? hook.path,
-      env: Object.fromEntries((hook.env ?? []).map((entry) => {
-        const eq = entry.indexOf('=');
-        return eq < 0 ? [entry, ''] : [entry.slice(0, eq), entry.slice(eq + 1)];
-      })),
+    const child = spawn(command.file, [...command.args], {
+      ...(command.argv0 !== undefined ? { argv0: command.argv0 } : {}),
+      ...(command.env !== undefined ? { env: command.env } : {}),
       stdio: ['pipe', 'ignore', 'pipe'],
       // Its own process group, so a timeout ends whatever the hook started too.
       detached: true,
@@ -29,7 +47,7 @@ function runHook(label: string, hook: Hook, stateJson: string): Promise<void> {
     child.stderr?.on('data', (chunk: Buffer) => {
       if (stderr.length < 4096) stderr += chunk.toString('utf8');
     });
-    const timer = hook.timeout === undefined ? undefined : setTimeout(() => {
+    const timer = timeout === undefined ? undefined : setTimeout(() => {
       timedOut = true;
       try {
         if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
@@ -38,8 +56,8 @@ function runHook(label: string, hook: Hook, stateJson: string): Promise<void> {
       }
       // Do not wait for the pipes: a process the hook left behind may still hold stderr.
       child.stderr?.destroy();
-      reject(new Error(`hook ${label}: timed out after ${hook.timeout ?? 0} s`));
-    }, hook.timeout * 1000);
+      reject(new Error(`hook ${label}: timed out after ${timeout} s`));
+    }, timeout * 1000);
     child.stdin?.on('error', () => undefined);
     child.stdin?.end(stateJson);
     child.once('error', (err) => {

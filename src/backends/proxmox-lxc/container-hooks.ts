@@ -22,9 +22,9 @@
  * from `path`, that argv[0] (busybox sh `exec -a`). The state JSON is on
  * stdin; `timeout` kills the launcher's process group.
  */
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { IN_CONTAINER_DIR, monitorPaths, quoteShellWord } from '../../monitor/index.js';
+import { runHookProcess } from '../../oci/hooks.js';
 import type { Hook, Spec } from '../../oci/spec.js';
 
 /** Variables busybox sh adds or changes at startup; the argv[0] wrapper puts them back as the hook has them. */
@@ -117,44 +117,5 @@ export function startContainerHooksOf(backendData: Record<string, unknown>): Hoo
 function runLauncher(label: string, hook: Hook, command: readonly string[], stateJson: string): Promise<void> {
   const [program, ...rest] = command;
   if (program === undefined) return Promise.reject(new Error(`hook ${label}: empty command`));
-  return new Promise((resolve, reject) => {
-    const child = spawn(program, rest, {
-      stdio: ['pipe', 'ignore', 'pipe'],
-      // Its own process group, so that a timeout ends the launcher and what it started.
-      detached: true,
-    });
-    let stderr = '';
-    let timedOut = false;
-    child.stderr?.on('data', (chunk: Buffer) => {
-      if (stderr.length < 4096) stderr += chunk.toString('utf8');
-    });
-    const timer = hook.timeout === undefined ? undefined : setTimeout(() => {
-      timedOut = true;
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
-      // Something the hook left running may still hold stderr: do not wait for it.
-      child.stderr?.destroy();
-      reject(new Error(`hook ${label}: timed out after ${hook.timeout ?? 0} s`));
-    }, hook.timeout * 1000);
-    child.stdin?.on('error', () => undefined);
-    child.stdin?.end(stateJson);
-    child.once('error', (err) => {
-      if (timer) clearTimeout(timer);
-      reject(new Error(`hook ${label}: ${err.message}`));
-    });
-    child.once('close', (code, signal) => {
-      if (timer) clearTimeout(timer);
-      if (timedOut) return;
-      if (code === 0) {
-        resolve();
-        return;
-      }
-      const why = signal === null ? `exit status ${code ?? 'unknown'}` : `signal ${signal}`;
-      const said = stderr.trim().split('\n').at(-1);
-      reject(new Error(`hook ${label}: ${why}${said ? `: ${said}` : ''}`));
-    });
-  });
+  return runHookProcess(label, hook.timeout, { file: program, args: rest }, stateJson);
 }
