@@ -8,12 +8,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { MONITOR_BASE } from '../../src/backends/proxmox-lxc/monitor-location.js';
-import { startPveSimEnv, type PveSimEnv } from '../helpers/pve-sim-env.js';
-import { leftovers, makeBundle, PROXRUN_BIN, proxrun, requireBuilt, tempDir } from '../helpers/proxrun.js';
+import { proxrunToFiles, startPveSimEnv, type PveSimEnv } from '../helpers/pve-sim-env.js';
+import { leftovers, makeBundle, proxrun, requireBuilt, tempDir } from '../helpers/proxrun.js';
 import { describeResult, pollFor } from '../helpers/exec.js';
 
 const VMID_RANGE: readonly [number, number] = [625000, 629999];
@@ -23,26 +23,6 @@ interface StateJson {
   pid: number;
   bundle: string;
   annotations?: Record<string, string>;
-}
-
-/** proxrun with stdout/stderr on files, waiting for proxrun alone (the monitor inherits them). */
-function proxrunToFiles(root: string, args: readonly string[], dir: string, env: NodeJS.ProcessEnv): Promise<number | null> {
-  const out = fs.openSync(path.join(dir, 'stdout'), 'w');
-  const err = fs.openSync(path.join(dir, 'stderr'), 'w');
-  try {
-    const child = spawn(PROXRUN_BIN, ['--root', root, ...args], { stdio: ['ignore', out, err], env });
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`proxrun ${args.join(' ')} did not exit within 90 s`)), 90_000);
-      child.once('error', reject);
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        resolve(code);
-      });
-    });
-  } finally {
-    fs.closeSync(out);
-    fs.closeSync(err);
-  }
 }
 
 function childrenOf(pid: number): number[] {
@@ -97,7 +77,7 @@ describe('proxmox-lxc commands on the simulator', { timeout: 600_000 }, () => {
     });
 
   const create = async (id: string, dir: string): Promise<void> => {
-    const code = await proxrunToFiles(root, ['create', '--bundle', dir, id], dir, env);
+    const { exitCode: code } = await proxrunToFiles(root, ['create', '--bundle', dir, id], dir, env);
     assert.equal(code, 0, fs.readFileSync(path.join(dir, 'stderr'), 'utf8'));
   };
 
@@ -240,7 +220,7 @@ describe('proxmox-lxc commands on the simulator', { timeout: 600_000 }, () => {
       config['hooks'] = { createRuntime: [shellHook('exec sleep 30', 1)] };
     });
     const started = Date.now();
-    const code = await proxrunToFiles(root, ['create', '--bundle', dir, 'hooktimeout'], dir, env);
+    const { exitCode: code } = await proxrunToFiles(root, ['create', '--bundle', dir, 'hooktimeout'], dir, env);
     assert.notEqual(code, 0);
     assert.ok(Date.now() - started < 25_000, 'create must not wait for the hook past its timeout');
     assert.match(fs.readFileSync(path.join(dir, 'stderr'), 'utf8'), /createRuntime\[0\].*timed out after 1 s/);

@@ -7,11 +7,10 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startPveSimEnv, type PveSimEnv } from '../helpers/pve-sim-env.js';
-import { leftovers, makeBundle, PROXRUN_BIN, proxrun, requireBuilt, tempDir } from '../helpers/proxrun.js';
+import { proxrunToFiles, startPveSimEnv, type PveSimEnv } from '../helpers/pve-sim-env.js';
+import { leftovers, makeBundle, proxrun, requireBuilt, tempDir } from '../helpers/proxrun.js';
 import { describeResult, pollFor } from '../helpers/exec.js';
 
 const VMID_RANGE: readonly [number, number] = [620000, 624999];
@@ -20,25 +19,6 @@ const VMID_RANGE: readonly [number, number] = [620000, 624999];
  * proxrun with stdout/stderr on files, waiting for proxrun alone: what it leaves running (the
  * monitor, a detached exec) inherits them and outlives it, so pipes would not close with it.
  */
-function proxrunToFiles(root: string, args: readonly string[], dir: string, env: NodeJS.ProcessEnv): Promise<number | null> {
-  const out = fs.openSync(path.join(dir, 'stdout'), 'w');
-  const err = fs.openSync(path.join(dir, 'stderr'), 'w');
-  try {
-    const child = spawn(PROXRUN_BIN, ['--root', root, ...args], { stdio: ['ignore', out, err], env });
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`proxrun ${args.join(' ')} did not exit within 90 s`)), 90_000);
-      child.once('error', reject);
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        resolve(code);
-      });
-    });
-  } finally {
-    fs.closeSync(out);
-    fs.closeSync(err);
-  }
-}
-
 describe('proxmox-lxc exec on the simulator', { timeout: 600_000 }, () => {
   let sim: PveSimEnv;
   let env: NodeJS.ProcessEnv;
@@ -59,7 +39,7 @@ describe('proxmox-lxc exec on the simulator', { timeout: 600_000 }, () => {
         (config['process'] as Record<string, unknown>)['env'] = ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'FROM_BUNDLE=yes'];
       },
     });
-    const code = await proxrunToFiles(root, ['create', '--bundle', dir, id], dir, env);
+    const { exitCode: code } = await proxrunToFiles(root, ['create', '--bundle', dir, id], dir, env);
     assert.equal(code, 0, fs.readFileSync(path.join(dir, 'stderr'), 'utf8'));
     const started = await proxrun(root, ['start', id], { env });
     assert.equal(started.exitCode, 0, describeResult(started));
@@ -135,7 +115,7 @@ describe('proxmox-lxc exec on the simulator', { timeout: 600_000 }, () => {
     const marker = `detached-${process.pid}`;
     const file = processFile('detached', { args: ['sh', '-c', `echo ran > /tmp/${marker}; sleep 3`] });
     const outDir = fs.mkdtempSync(path.join(work, 'detached-'));
-    const code = await proxrunToFiles(root, ['exec', '--detach', '--pid-file', pidFile, '--process', file, id], outDir, env);
+    const { exitCode: code } = await proxrunToFiles(root, ['exec', '--detach', '--pid-file', pidFile, '--process', file, id], outDir, env);
     assert.equal(code, 0, fs.readFileSync(path.join(outDir, 'stderr'), 'utf8'));
     fs.rmSync(file); // what the shim does as soon as exec returns
     const pidText = fs.readFileSync(pidFile, 'utf8');

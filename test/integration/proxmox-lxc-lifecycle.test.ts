@@ -7,44 +7,16 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { MONITOR_BASE } from '../../src/backends/proxmox-lxc/monitor-location.js';
-import { startPveSimEnv, type PveSimEnv } from '../helpers/pve-sim-env.js';
-import { leftovers, makeBundle, PROXRUN_BIN, proxrun, requireBuilt, tempDir } from '../helpers/proxrun.js';
+import { proxrunToFiles, startPveSimEnv, type PveSimEnv } from '../helpers/pve-sim-env.js';
+import { leftovers, makeBundle, proxrun, requireBuilt, tempDir } from '../helpers/proxrun.js';
 import { describeResult, pollFor } from '../helpers/exec.js';
 import { assertAllRequestsPassedSchema } from '../pve-sim/schema-audit.js';
 
 const VMID_RANGE: readonly [number, number] = [600000, 609999];
-
-interface DetachedResult {
-  exitCode: number | null;
-  stdoutFile: string;
-  stderrFile: string;
-}
-
-/** Runs proxrun with stdout/stderr on files and waits for proxrun itself (not for its monitor). */
-function proxrunToFiles(root: string, args: readonly string[], dir: string, env: NodeJS.ProcessEnv): Promise<DetachedResult> {
-  const stdoutFile = path.join(dir, 'stdout');
-  const stderrFile = path.join(dir, 'stderr');
-  const out = fs.openSync(stdoutFile, 'w');
-  const err = fs.openSync(stderrFile, 'w');
-  try {
-    const child = spawn(PROXRUN_BIN, ['--root', root, ...args], { stdio: ['ignore', out, err], env });
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`proxrun ${args.join(' ')} did not exit within 90 s`)), 90_000);
-      child.once('error', reject);
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        resolve({ exitCode: code, stdoutFile, stderrFile });
-      });
-    });
-  } finally {
-    fs.closeSync(out);
-    fs.closeSync(err);
-  }
-}
 
 function initPidOf(sim: PveSimEnv, vmid: number): number | undefined {
   const r = spawnSyncText('lxc-info', ['-P', sim.nodeInfo.lxcPath, '-n', String(vmid), '-p', '-H']);

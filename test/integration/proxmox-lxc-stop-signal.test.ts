@@ -7,11 +7,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startPveSimEnv, type PveSimEnv } from '../helpers/pve-sim-env.js';
-import { leftovers, makeBundle, PROXRUN_BIN, proxrun, requireBuilt, tempDir } from '../helpers/proxrun.js';
+import { proxrunToFiles, startPveSimEnv, type PveSimEnv } from '../helpers/pve-sim-env.js';
+import { leftovers, makeBundle, proxrun, requireBuilt, tempDir } from '../helpers/proxrun.js';
 import { describeResult, pollFor } from '../helpers/exec.js';
 
 const VMID_RANGE: readonly [number, number] = [800000, 800999];
@@ -21,26 +21,6 @@ import { MONITOR_BASE } from '../../src/backends/proxmox-lxc/monitor-location.js
 interface StateJson {
   status: string;
   annotations?: Record<string, string>;
-}
-
-/** proxrun with stdout/stderr on files in `dir`, waiting for proxrun alone (the monitor inherits them). */
-function proxrunToFiles(root: string, args: readonly string[], dir: string, env: NodeJS.ProcessEnv): Promise<number | null> {
-  const out = fs.openSync(path.join(dir, 'stdout'), 'w');
-  const err = fs.openSync(path.join(dir, 'stderr'), 'w');
-  try {
-    const child = spawn(PROXRUN_BIN, ['--root', root, ...args], { stdio: ['ignore', out, err], env });
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`proxrun ${args.join(' ')} did not exit within 90 s`)), 90_000);
-      child.once('error', reject);
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        resolve(code);
-      });
-    });
-  } finally {
-    fs.closeSync(out);
-    fs.closeSync(err);
-  }
 }
 
 /** Bit N-1 of a /proc status signal mask (hex). */
@@ -86,7 +66,7 @@ describe('proxmox-lxc: stop signal and forwarded signals reach the app', { timeo
         if (stopSignal !== undefined) (config['annotations'] as Record<string, string>)['org.opencontainers.image.stopSignal'] = stopSignal;
       },
     });
-    const code = await proxrunToFiles(root, ['create', '--bundle', dir, id], dir, env);
+    const { exitCode: code } = await proxrunToFiles(root, ['create', '--bundle', dir, id], dir, env);
     assert.equal(code, 0, fs.readFileSync(path.join(dir, 'stderr'), 'utf8'));
     const started = await proxrun(root, ['start', id], { env });
     assert.equal(started.exitCode, 0, describeResult(started));
