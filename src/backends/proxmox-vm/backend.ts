@@ -20,7 +20,7 @@ import { sendMonitorCommand } from './monitor/monitor-client.js';
 import { isVmMonitor } from './monitor/monitor-spawn.js';
 import { resolveVmSettings, type VmBackendSettings } from './settings.js';
 import { loadVmData, saveProgress, startedMarker, type VmContainerData } from './vm-data.js';
-import { planVm, type VmPlanResult } from './vm-plan.js';
+import { planVm, type VmPlanResult } from './translate/vm-plan.js';
 import { vmStatus } from './vm-status.js';
 import { hasVirtiofsd } from './virtiofsd.js';
 import { describeSource } from './bind-source.js';

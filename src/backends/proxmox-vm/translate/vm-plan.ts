@@ -8,10 +8,10 @@
  * by the VM boundary itself: the payload runs on its own kernel and sees no host resource, so
  * they are accepted as satisfied (docs/proxmox-vm.md, "What each OCI field becomes").
  */
-import { joinPointer, type Problem } from '../../oci/problems.js';
-import type { LinuxResources, Mount, Process, Spec } from '../../oci/spec.js';
-import { GUEST_RLIMIT_FLAGS, type GuestRlimit, type GuestShare, type GuestSpec } from './guest/index.js';
-import { MIN_VM_MEMORY_MIB } from './settings.js';
+import { joinPointer, type Problem } from '../../../oci/problems.js';
+import type { LinuxResources, Mount, Process, Spec } from '../../../oci/spec.js';
+import { GUEST_RLIMIT_FLAGS, type GuestRlimit, type GuestShare, type GuestSpec } from '../guest/index.js';
+import { MIN_VM_MEMORY_MIB } from '../settings.js';
 
 /** What a bind mount's source is on the host (injected so that planning stays free of I/O). */
 export interface BindSource {
