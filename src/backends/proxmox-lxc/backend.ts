@@ -22,7 +22,7 @@ import { resolveExecProcess } from './exec/exec-process.js';
 import { hookStateJson } from './hook-state.js';
 import { pidInOwnNamespace, runStartContainerHooks, startContainerHooksEntry, startContainerHooksOf } from './container-hooks.js';
 import { SUPPORTED_MOUNT_OPTIONS } from './translate/translate-mounts.js';
-import { runHooks } from '../../oci/hooks.js';
+import { runHooks } from '../shared/hooks.js';
 import { cgroupDirOf, cgroupPids, initPid } from './lxc-local.js';
 import { signalMonitor } from './monitor/monitor-process.js';
 import { openPveOps } from './open-pve-ops.js';

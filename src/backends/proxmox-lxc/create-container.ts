@@ -14,7 +14,7 @@ import type { CtPlan } from './translate/ct-plan.js';
 import { saveProgress, type LxcContainerData } from './container-data.js';
 import { destroyContainer } from './destroy-container.js';
 import { hookStateJson } from './hook-state.js';
-import { runHooks } from '../../oci/hooks.js';
+import { runHooks } from '../shared/hooks.js';
 import { runCreateContainerHooks } from './container-hooks.js';
 import { initPid } from './lxc-local.js';
 import { ensureMonitorBase, monitorDirFor } from './monitor/monitor-location.js';

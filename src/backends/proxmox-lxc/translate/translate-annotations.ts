@@ -5,7 +5,7 @@
  */
 import { joinPointer } from '../../../oci/problems.js';
 import type { PveParams } from '../../../proxmox/client.js';
-import { Findings, hasControlCharacter } from './translate-findings.js';
+import { Findings, hasControlCharacter } from '../../shared/findings.js';
 
 export const PVE_ANNOTATION_PREFIX = 'io.proxrun.pve.';
 

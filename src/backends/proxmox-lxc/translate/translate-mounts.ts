@@ -6,7 +6,7 @@
  */
 import { joinPointer } from '../../../oci/problems.js';
 import type { Mount } from '../../../oci/spec.js';
-import type { Findings } from './translate-findings.js';
+import type { Findings } from '../../shared/findings.js';
 
 export type SourceKind = 'file' | 'dir';
 

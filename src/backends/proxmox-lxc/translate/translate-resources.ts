@@ -6,7 +6,7 @@
 import type { PveParams } from '../../../proxmox/client.js';
 import { joinPointer } from '../../../oci/problems.js';
 import type { LinuxCpu, LinuxDeviceRule, LinuxMemory, LinuxResources } from '../../../oci/spec.js';
-import type { Findings } from './translate-findings.js';
+import type { Findings } from '../../shared/findings.js';
 
 const MIB = 1024 * 1024;
 /** Proxmox's smallest `memory` (MiB). */

@@ -11,7 +11,7 @@ import type { PveParams } from '../../../proxmox/client.js';
 import type { CtPlan, TranslateOptions, TranslateResult } from './ct-plan.js';
 import { hostnameFromId, toDnsName } from './hostname.js';
 import { describeContainer, translateAnnotations } from './translate-annotations.js';
-import { Findings } from './translate-findings.js';
+import { Findings } from '../../shared/findings.js';
 import { translateLinux } from './translate-linux.js';
 import { translateMounts } from './translate-mounts.js';
 import { translateProcess } from './translate-process.js';

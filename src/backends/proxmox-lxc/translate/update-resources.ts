@@ -7,7 +7,7 @@
 import type { LinuxResources } from '../../../oci/spec.js';
 import type { PveParams } from '../../../proxmox/client.js';
 import { errInvalidArgument, errUnsupported } from '../../../runtime/errors.js';
-import { Findings } from './translate-findings.js';
+import { Findings } from '../../shared/findings.js';
 import { translateResources } from './translate-resources.js';
 
 const PREFIX = '/linux/resources';

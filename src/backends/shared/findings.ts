@@ -2,7 +2,7 @@
  * What translation found it cannot honour. Strict mode keeps each as a Problem
  * (the JSON path and why); lenient mode keeps each as a warning line instead.
  */
-import type { Problem } from '../../../oci/problems.js';
+import type { Problem } from '../../oci/problems.js';
 
 export class Findings {
   readonly problems: Problem[] = [];
