@@ -30,6 +30,7 @@ import { freezeCt, thawCt } from './pause.js';
 import { applyOomScoreAdj, processOptionsEntry, processOptionsOf } from './process-options.js';
 import { resourcesToCtParams } from './translate/update-resources.js';
 import { translateSpec } from './translate/translate.js';
+import { printPidList } from '../shared/ps-output.js';
 import { resolveSettings, type LxcBackendSettings } from './settings.js';
 
 const SIGKILL = 9;
@@ -170,7 +171,7 @@ class ProxmoxLxcBackend implements Backend {
     const pid = data.vmid === undefined ? undefined : await initPid(settings.lxcPath, data.vmid);
     const cgroup = pid === undefined ? undefined : await cgroupDirOf(pid);
     const pids = cgroup === undefined ? [] : await cgroupPids(cgroup);
-    process.stdout.write(format === 'json' ? `${JSON.stringify(pids)}\n` : `PID\n${pids.map((p) => `${p}\n`).join('')}`);
+    printPidList(format, pids);
   }
 
   async exec(record: ContainerRecord, req: ExecRequest, ctx: BackendContext): Promise<number> {

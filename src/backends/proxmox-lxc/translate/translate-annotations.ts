@@ -5,7 +5,8 @@
  */
 import { joinPointer } from '../../../oci/problems.js';
 import type { PveParams } from '../../../proxmox/client.js';
-import { Findings, hasControlCharacter } from '../../shared/findings.js';
+import { Findings } from '../../shared/findings.js';
+import { hasControlCharacter } from '../../../proxmox/conf-file.js';
 
 export const PVE_ANNOTATION_PREFIX = 'io.proxrun.pve.';
 

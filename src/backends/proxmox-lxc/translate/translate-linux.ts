@@ -5,7 +5,8 @@
 import { joinPointer } from '../../../oci/problems.js';
 import type { IdMapping, Linux } from '../../../oci/spec.js';
 import { PROXMOX_DEFAULT_ID_MAP } from '../../../monitor/index.js';
-import { Findings, hasControlCharacter } from '../../shared/findings.js';
+import { Findings } from '../../shared/findings.js';
+import { hasControlCharacter } from '../../../proxmox/conf-file.js';
 
 /** The `lxc.sysctl.*` keys Proxmox's raw-key allow-list takes: the IPC-namespaced ones, exactly. */
 export const PROXMOX_SYSCTLS: ReadonlySet<string> = new Set([

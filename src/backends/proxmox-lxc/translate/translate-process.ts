@@ -5,7 +5,8 @@
 import type { MonitoredProcess } from '../../../monitor/index.js';
 import { joinPointer } from '../../../oci/problems.js';
 import type { Capabilities, Process, Rlimit } from '../../../oci/spec.js';
-import { Findings, hasControlCharacter } from '../../shared/findings.js';
+import { Findings } from '../../shared/findings.js';
+import { hasControlCharacter } from '../../../proxmox/conf-file.js';
 import { LINUX_CAPABILITIES, lxcCapabilityName } from './linux-capabilities.js';
 
 export interface ProcessTranslation {
