@@ -1,7 +1,14 @@
+/**
+ * The contract between the runtime and its backends: the interface every backend implements and
+ * what the runtime hands it (global flags, config, the container's folder). Backends import this
+ * file, never the lifecycle; the runtime loads a backend by name in backend-loader.ts.
+ */
 import type { Problem } from '../oci/problems.js';
-import type { Spec } from '../oci/spec.js';
+import type { BackendName, ContainerStatus, Spec } from '../oci/spec.js';
 import type { ProxrunConfig } from './config.js';
-import type { BackendName, ContainerRecord } from './state-store.js';
+import type { ContainerRecord } from './state-store.js';
+
+export type { BackendName, ContainerStatus };
 
 /** Global flags of the command line, as every backend sees them. */
 export interface GlobalOptions {
@@ -12,8 +19,6 @@ export interface GlobalOptions {
   debug: boolean;
   rootless?: string | undefined;
 }
-
-export type ContainerStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
 
 export interface BackendStatus {
   status: ContainerStatus;
@@ -90,27 +95,4 @@ export interface Backend {
   features(ctx: BackendContext): Promise<Record<string, unknown> | null>;
   /** create+start in one, waiting for the process unless detached; resolves to the exit status. Optional. */
   run?(req: RunRequest, ctx: BackendContext): Promise<number>;
-}
-
-export const BACKEND_NAMES: readonly BackendName[] = ['runc', 'crun', 'proxmox-lxc', 'proxmox-vm'];
-
-export function isBackendName(name: string): name is BackendName {
-  return (BACKEND_NAMES as readonly string[]).includes(name);
-}
-
-/** Loads a backend's code only when a container needs it. */
-export async function loadBackend(name: BackendName): Promise<Backend> {
-  switch (name) {
-    case 'runc':
-    case 'crun': {
-      const { createPassthroughBackend } = await import('../backends/passthrough/index.js');
-      return createPassthroughBackend(name);
-    }
-    case 'proxmox-lxc':
-      return (await import('../backends/proxmox-lxc/index.js')).createProxmoxLxcBackend();
-    case 'proxmox-vm':
-      return (await import('../backends/proxmox-vm/index.js')).createProxmoxVmBackend();
-    default:
-      throw new (await import('./errors.js')).RuntimeError('Unsupported', `backend ${name} is not available in this build of proxrun`);
-  }
 }

@@ -2,10 +2,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Problem } from '../oci/problems.js';
 import type { Spec } from '../oci/spec.js';
-import { buildState, type OciState } from './oci-state.js';
+import type { State } from '../oci/spec.js';
+import { PROXRUN_CONFIG_DEFAULTS } from '../oci/generated/proxrun-config-constants.js';
+import { buildState } from './oci-state.js';
+import { BACKEND_NAMES, isBackendName, loadBackend } from './backend-loader.js';
 import {
-  isBackendName,
-  loadBackend,
   type Backend,
   type BackendContext,
   type BackendStatus,
@@ -20,8 +21,8 @@ import { logDebug } from './log.js';
 import { StateStore, type BackendName, type ContainerRecord } from './state-store.js';
 
 export const BACKEND_ANNOTATION = 'io.proxrun.backend';
-/** The backend used when neither the annotation nor the config names one: the mission's backend. */
-export const DEFAULT_BACKEND: BackendName = 'proxmox-lxc';
+/** The backend used when neither the annotation nor the config names one (the schema's default). */
+export const DEFAULT_BACKEND: BackendName = PROXRUN_CONFIG_DEFAULTS.defaultBackend;
 
 export interface CreateOptions {
   id: string;
@@ -72,7 +73,7 @@ export class Runtime {
     if (!isBackendName(requested)) {
       throw new RuntimeError(
         'InvalidConfig',
-        `config.json: /annotations/${BACKEND_ANNOTATION.replace(/~/g, '~0').replace(/\//g, '~1')}: unknown backend "${requested}" (known: runc, crun, proxmox-lxc, proxmox-vm)`,
+        `config.json: /annotations/${BACKEND_ANNOTATION.replace(/~/g, '~0').replace(/\//g, '~1')}: unknown backend "${requested}" (known: ${BACKEND_NAMES.join(', ')})`,
       );
     }
     return requested;
@@ -211,7 +212,7 @@ export class Runtime {
     return (await this.backendFor(record)).status(record, await this.context(record.id));
   }
 
-  async state(idArg: string): Promise<OciState> {
+  async state(idArg: string): Promise<State> {
     const id = assertValidId(idArg);
     const record = this.store.read(id);
     return buildState(record, await this.status(record));
@@ -289,8 +290,8 @@ export class Runtime {
   }
 
   /** Every container with its state, for `list`. */
-  async list(): Promise<OciState[]> {
-    const states: OciState[] = [];
+  async list(): Promise<State[]> {
+    const states: State[] = [];
     for (const id of this.store.list()) {
       const record = this.store.tryRead(id);
       if (!record) continue;

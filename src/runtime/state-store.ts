@@ -3,7 +3,9 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { errExist, errNotExist, RuntimeError } from './errors.js';
 
-export type BackendName = 'runc' | 'crun' | 'proxmox-lxc' | 'proxmox-vm';
+import type { BackendName } from '../oci/spec.js';
+
+export type { BackendName };
 
 /** What proxrun keeps about one container, in `<root>/<id>/state.json`. */
 export interface ContainerRecord {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { execFile } from 'node:child_process';
 import type { Options } from 'execa';
 import type { Problem } from '../../oci/problems.js';
+import { CONTAINER_STATUS_VALUES } from '../../oci/generated/state-constants.js';
 import type {
   Backend,
   BackendContext,
@@ -28,7 +29,7 @@ export function createPassthroughBackend(name: PassthroughName): Backend {
   return new PassthroughBackend(name);
 }
 
-const STATUSES: readonly ContainerStatus[] = ['creating', 'created', 'running', 'paused', 'stopped'];
+const STATUSES: readonly ContainerStatus[] = CONTAINER_STATUS_VALUES;
 
 class PassthroughBackend implements Backend {
   readonly name: PassthroughName;

@@ -31,6 +31,7 @@ import { applyOomScoreAdj, processOptionsEntry, processOptionsOf } from './proce
 import { resourcesToCtParams } from './translate/update-resources.js';
 import { translateSpec } from './translate/translate.js';
 import { printPidList } from '../shared/ps-output.js';
+import { SPEC_VERSION, SPEC_VERSION_MIN } from '../../oci/version.js';
 import { resolveSettings, type LxcBackendSettings } from './settings.js';
 
 const SIGKILL = 9;
@@ -227,8 +228,8 @@ class ProxmoxLxcBackend implements Backend {
   /** Fixed at build time, as features.md asks: the hooks this backend runs (createContainer and startContainer inside the CT). */
   async features(_ctx: BackendContext): Promise<Record<string, unknown> | null> {
     return {
-      ociVersionMin: '1.0.0',
-      ociVersionMax: '1.3.0',
+      ociVersionMin: SPEC_VERSION_MIN,
+      ociVersionMax: SPEC_VERSION,
       hooks: ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'],
       mountOptions: [...SUPPORTED_MOUNT_OPTIONS],
       linux: { namespaces: ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup', 'user'], seccomp: { enabled: false }, apparmor: { enabled: true } },

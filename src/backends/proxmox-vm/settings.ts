@@ -58,9 +58,6 @@ export function resolveVmSettings(config: ProxrunConfig): { settings?: VmBackend
   if (settings.kernelPath !== undefined && !path.isAbsolute(settings.kernelPath)) {
     problems.push(`proxrun config: proxmox.vm.kernel: ${JSON.stringify(settings.kernelPath)} is not an absolute path`);
   }
-  if (typeof vm.initrd === 'string') {
-    problems.push('proxrun config: proxmox.vm.initrd: proxrun builds the guest initramfs itself (busybox and the kernel\'s virtio modules); leave it unset');
-  }
   if (!Number.isInteger(settings.defaultMemoryMiB) || settings.defaultMemoryMiB < MIN_VM_MEMORY_MIB) {
     problems.push(`proxrun config: proxmox.vm.memory: ${settings.defaultMemoryMiB} must be an integer of at least ${MIN_VM_MEMORY_MIB} (MiB)`);
   }
