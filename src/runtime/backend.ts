@@ -5,6 +5,7 @@
  */
 import type { Problem } from '../oci/problems.js';
 import type { BackendName, ContainerStatus, Spec } from '../oci/spec.js';
+import type { ProxmoxClient } from '../proxmox/client.js';
 import type { ProxrunConfig } from './config.js';
 import type { ContainerRecord } from './state-store.js';
 
@@ -32,6 +33,12 @@ export interface BackendContext {
   config: ProxrunConfig;
   /** `<root>/<id>`, the container's own folder. */
   containerDir: string;
+  /**
+   * The Proxmox client for the configured transport, built by the runtime from the config (the one
+   * seam through which the Proxmox backends reach Proxmox, whichever transport). A config it cannot
+   * build a client from is an InvalidConfig error naming the key.
+   */
+  proxmox(): Promise<ProxmoxClient>;
 }
 
 export interface CreateRequest {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Problem } from '../oci/problems.js';
 import type { Spec } from '../oci/spec.js';
 import type { State } from '../oci/spec.js';
+import type { ProxmoxClient } from '../proxmox/client.js';
 import { PROXRUN_CONFIG_DEFAULTS } from '../oci/generated/proxrun-config-constants.js';
 import { buildState } from './oci-state.js';
 import { BACKEND_NAMES, isBackendName, loadBackend } from './backend-loader.js';
@@ -60,7 +61,13 @@ export class Runtime {
   }
 
   private async context(id: string): Promise<BackendContext> {
-    return { globals: this.globals, config: await this.config(), containerDir: this.store.containerDir(id) };
+    return this.contextFor(await this.config(), this.store.containerDir(id));
+  }
+
+  /** What a backend gets: flags, config, its container's folder ('' outside a container) and the Proxmox seam. */
+  private contextFor(config: ProxrunConfig, containerDir: string): BackendContext {
+    let client: Promise<ProxmoxClient> | undefined;
+    return { globals: this.globals, config, containerDir, proxmox: () => (client ??= openProxmoxClient(config)) };
   }
 
   private async backendFor(record: ContainerRecord): Promise<Backend> {
@@ -97,8 +104,7 @@ export class Runtime {
       return { problems: [{ path: `/annotations/${BACKEND_ANNOTATION}`, message: (err as Error).message.replace(/^config\.json: \S+: /, '') }] };
     }
     const backend = await loadBackend(backendName);
-    const ctx: BackendContext = { globals: this.globals, config, containerDir: '' };
-    const problems = await backend.check(loaded.spec, ctx);
+    const problems = await backend.check(loaded.spec, this.contextFor(config, ''));
     return { problems, checked: { bundle, configBytes: loaded.bytes, spec: loaded.spec, backendName, config } };
   }
 
@@ -305,11 +311,21 @@ export class Runtime {
     const config = await this.config();
     const name = config.defaultBackend ?? DEFAULT_BACKEND;
     const backend = await loadBackend(name);
-    return backend.features({ globals: this.globals, config, containerDir: '' });
+    return backend.features(this.contextFor(config, ''));
   }
 }
 
 
+
+/** The Proxmox client for `config`, loaded only by commands whose backend asks for it. */
+async function openProxmoxClient(config: ProxrunConfig): Promise<ProxmoxClient> {
+  const { createProxmoxClient } = await import('../proxmox/index.js');
+  try {
+    return createProxmoxClient(config.proxmox);
+  } catch (err) {
+    throw new RuntimeError('InvalidConfig', (err as Error).message);
+  }
+}
 
 function stringEntries(map: Record<string, string | undefined> | undefined): Record<string, string> {
   const out: Record<string, string> = {};

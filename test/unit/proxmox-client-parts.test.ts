@@ -86,16 +86,11 @@ test('the token secret file must be 0600 or stricter, and its content never show
   }
 });
 
-test('config errors name the missing or bad setting', () => {
-  assert.throws(() => createProxmoxClient({ transport: 'api', node: 'pve1' }), /^Error: proxrun config: proxmox\.apiUrl is required for transport "api"$/);
-  assert.throws(() => createProxmoxClient({ transport: 'api', node: 'pve1', apiUrl: 'https://h:8006' }), /proxmox\.tokenId is required for transport "api"/);
-  assert.throws(() => createProxmoxClient({ transport: 'api', node: 'pve1', apiUrl: 'https://h:8006', tokenId: 'root@pam!x' }), /proxmox\.tokenSecretFile is required for transport "api"/);
+test('building a client: the resolver\'s problems, one line naming each key (rules of the schema are in proxmox-settings.test.ts)', () => {
+  assert.throws(() => createProxmoxClient({ transport: 'api', node: 'pve1' }), /^Error: proxrun config: proxmox\.apiUrl is required for transport "api"; proxrun config: proxmox\.tokenId is required for transport "api"; proxrun config: proxmox\.tokenSecretFile is required for transport "api"$/);
   assert.throws(() => createProxmoxClient({ transport: 'api', node: 'pve1', apiUrl: 'http://h:8006', tokenId: 'root@pam!x', tokenSecretFile: '/x' }), /proxmox\.apiUrl must start with https/);
-  assert.throws(() => createProxmoxClient({ transport: 'api', node: 'pve1', apiUrl: 'https://h', tokenId: 'root', tokenSecretFile: '/x' }), /proxmox\.tokenId must look like USER@REALM!TOKENID/);
   assert.throws(() => createProxmoxClient({ transport: 'api', node: 'pve1', apiUrl: 'https://h', tokenId: 'root@pam!x', tokenSecretFile: '/x', fingerprint: 'AB:CD' }), /proxmox\.fingerprint must be/);
-  assert.throws(() => createProxmoxClient({ transport: 'cli', node: 'pve1', cliPath: 'usr/sbin' }), /proxmox\.cliPath must be an absolute path/);
   assert.throws(() => createProxmoxClient({ node: 'bad_node!' }), /proxmox\.node "bad_node!" is not a valid node name/);
-  assert.throws(() => createProxmoxClient({ node: 'pve1', timeoutSeconds: 0 }), /proxmox\.timeoutSeconds must be a positive number/);
   const cli = createProxmoxClient({ node: 'pve1', cliPath: '/usr/sbin' });
   assert.equal(cli.transport, 'cli');
   assert.equal(cli.node, 'pve1');

@@ -25,7 +25,6 @@ import { SUPPORTED_MOUNT_OPTIONS } from './translate/translate-mounts.js';
 import { runHooks } from '../shared/hooks.js';
 import { cgroupDirOf, cgroupPids, initPid } from './lxc-local.js';
 import { signalMonitor } from './monitor/monitor-process.js';
-import { openPveOps } from './open-pve-ops.js';
 import { freezeCt, thawCt } from './pause.js';
 import { applyOomScoreAdj, processOptionsEntry, processOptionsOf } from './process-options.js';
 import { resourcesToCtParams } from './translate/update-resources.js';
@@ -70,7 +69,7 @@ class ProxmoxLxcBackend implements Backend {
     if (plan === undefined) throw new RuntimeError('InvalidConfig', problems.map((p) => `config.json: ${p.path}: ${p.message}`).join('; '));
     for (const warning of plan.warnings) await logWarning(warning);
     try {
-      const data = await createContainer({ req, plan, settings, ops: openPveOps(ctx.config), containerDir: ctx.containerDir });
+      const data = await createContainer({ req, plan, settings, ops: await ctx.proxmox(), containerDir: ctx.containerDir });
       return { ...data, ...processOptionsEntry(plan), ...startContainerHooksEntry(req.spec) };
     } catch (err) {
       throw new RuntimeError('Backend', `proxmox-lxc create: ${(err as Error).message}`);
@@ -112,7 +111,7 @@ class ProxmoxLxcBackend implements Backend {
     try {
       await runStartContainerHooks(hooks, { lxcPath: settings.lxcPath, vmid: data.vmid }, state);
     } catch (err) {
-      await openPveOps(ctx.config).stopCt(data.node ?? settings.node, data.vmid).catch((stopErr: Error) => logWarning(`stopping CT ${data.vmid ?? ''} after a failed startContainer hook: ${stopErr.message}`));
+      await (await ctx.proxmox()).stopCt(data.node ?? settings.node, data.vmid).catch((stopErr: Error) => logWarning(`stopping CT ${data.vmid ?? ''} after a failed startContainer hook: ${stopErr.message}`));
       throw err;
     }
   }
@@ -154,7 +153,7 @@ class ProxmoxLxcBackend implements Backend {
     if (made) {
       const settings = settingsOrThrow(ctx);
       try {
-        await destroyContainer(data, settings, openPveOps(ctx.config));
+        await destroyContainer(data, settings, await ctx.proxmox());
       } catch (err) {
         throw new RuntimeError('Backend', `proxmox-lxc delete: ${(err as Error).message}`);
       }
@@ -219,7 +218,7 @@ class ProxmoxLxcBackend implements Backend {
     if (data.vmid === undefined) throw errNotRunning();
     if (Object.keys(params).length === 0) return;
     try {
-      await openPveOps(ctx.config).setCtConfig(data.node ?? settings.node, data.vmid, params);
+      await (await ctx.proxmox()).setCtConfig(data.node ?? settings.node, data.vmid, params);
     } catch (err) {
       throw new RuntimeError('Backend', `proxmox-lxc update: ${(err as Error).message}`);
     }

@@ -8,7 +8,6 @@
  */
 import { lxcConfigEntries, prepareMonitorDir, PROXMOX_DEFAULT_ID_MAP, reachableBindEntries, spawnMonitor } from '../../monitor/index.js';
 import type { Spec } from '../../oci/spec.js';
-import { addRawLxcEntries, editGuestConf, guestConfPath, removeRawLxcEntries } from '../../proxmox/conf-file.js';
 import type { CreateRequest } from '../../runtime/backend.js';
 import type { CtPlan } from './translate/ct-plan.js';
 import { saveProgress, type LxcContainerData } from './container-data.js';
@@ -58,11 +57,7 @@ export async function createContainer(inputs: CreateInputs): Promise<LxcContaine
     const mounts = await step('prepare monitor', () => reachableBindEntries(monitorDir, plan.rawLxc, idMap));
     const entries = [...mounts, ...lxcConfigEntries(monitorDir, plan.process)];
     const replaced = SINGLE_VALUED_KEYS.filter((key) => entries.some(([k]) => k === key));
-    await step('write raw lxc keys', () =>
-      editGuestConf(guestConfPath(settings.pveDir, node, 'lxc', vmid), (conf) =>
-        addRawLxcEntries(removeRawLxcEntries(conf, replaced), entries.map(([key, value]) => ({ key, value }))),
-      ),
-    );
+    await step('write raw lxc keys', () => ops.setRawLxc(node, vmid, entries.map(([key, value]) => ({ key, value })), replaced));
     await step('start CT', () => ops.startCt(node, vmid));
     data.monitorPid = await step('start monitor', () => spawnMonitor({ dir: monitorDir, name: String(vmid), lxcPath: settings.lxcPath }));
     save();

@@ -3,11 +3,9 @@
  * proxrun's initramfs straight into the bundle's rootfs (docs/proxmox-vm.md). The VM is started
  * at create and waits at the guest's start gate; a per-VM monitor process (the pid in the pid
  * file) holds the guest's virtio-console ports, relays output, forwards signals and exits with the
- * payload's status. Proxmox is reached through `qm`/`pvesh` on this node.
+ * payload's status. Proxmox is reached through the runtime's Proxmox client (`qm`/`pvesh` on this node).
  */
 import { writeFile } from 'node:fs/promises';
-import { createProxmoxClient } from '../../proxmox/index.js';
-import { CliQemuClient, type QemuClient } from '../../proxmox/qemu.js';
 import type { Problem } from '../../oci/problems.js';
 import type { Spec } from '../../oci/spec.js';
 import type { Backend, BackendContext, BackendStatus, CreateRequest, ExecRequest } from '../../runtime/backend.js';
@@ -24,6 +22,7 @@ import { planVm, type VmPlanResult } from './translate/vm-plan.js';
 import { vmStatus } from './vm-status.js';
 import { hasVirtiofsd } from './virtiofsd.js';
 import { describeSource } from './bind-source.js';
+import { PROXMOX_VM_SETTINGS_DEFAULTS } from '../../oci/generated/proxrun-config-constants.js';
 import { execRefused } from './exec/exec.js';
 import { printPidList } from '../shared/ps-output.js';
 
@@ -51,15 +50,11 @@ function settingsOrThrow(ctx: BackendContext): VmBackendSettings {
 function plan(spec: Spec, ctx: BackendContext, settings: VmBackendSettings | undefined): VmPlanResult {
   return planVm(spec, {
     lenient: ctx.config.lenient === true,
-    defaultMemoryMiB: settings?.defaultMemoryMiB ?? 256,
-    defaultCores: settings?.defaultCores ?? 1,
+    defaultMemoryMiB: settings?.vm.memoryMiB ?? PROXMOX_VM_SETTINGS_DEFAULTS.memory,
+    defaultCores: settings?.vm.cores ?? PROXMOX_VM_SETTINGS_DEFAULTS.cores,
     virtiofsd: hasVirtiofsd(),
     describeSource,
   });
-}
-
-function qemuClient(settings: VmBackendSettings): QemuClient {
-  return new CliQemuClient({ node: settings.node, cliPath: settings.cliPath, timeoutSeconds: settings.timeoutSeconds });
 }
 
 class ProxmoxVmBackend implements Backend {
@@ -81,14 +76,9 @@ class ProxmoxVmBackend implements Backend {
     const result = plan(req.spec, ctx, settings);
     if (result.plan === undefined) throw new RuntimeError('InvalidConfig', result.problems.map((p) => `config.json: ${p.path}: ${p.message}`).join('; '));
     for (const warning of result.plan.warnings) await logWarning(warning);
-    let pve;
+    const pve = await ctx.proxmox();
     try {
-      pve = createProxmoxClient(ctx.config.proxmox);
-    } catch (err) {
-      throw new RuntimeError('InvalidConfig', (err as Error).message);
-    }
-    try {
-      const data = await createVm({ req, plan: result.plan, settings, pve, qemu: qemuClient(settings), containerDir: ctx.containerDir, proxrunVersion: proxrunVersion() });
+      const data = await createVm({ req, plan: result.plan, settings, pve, containerDir: ctx.containerDir, proxrunVersion: proxrunVersion() });
       return { ...data };
     } catch (err) {
       throw new RuntimeError('Backend', `proxmox-vm create: ${(err as Error).message}`);
@@ -135,7 +125,7 @@ class ProxmoxVmBackend implements Backend {
     // A created VM runs (at the gate) and a running one is stopped by destroyVm in any case:
     // the lifecycle has already refused a plain delete of a running container.
     try {
-      await destroyVm(this.data(record, ctx), qemuClient(settings), { cliPath: settings.cliPath, timeoutSeconds: settings.timeoutSeconds });
+      await destroyVm(this.data(record, ctx), await ctx.proxmox(), settings.node);
     } catch (err) {
       throw new RuntimeError('Backend', `proxmox-vm delete: ${(err as Error).message}`);
     }
@@ -172,5 +162,5 @@ class ProxmoxVmBackend implements Backend {
 
 async function settingsAndStop(ctx: BackendContext, data: VmContainerData): Promise<void> {
   const settings = settingsOrThrow(ctx);
-  await qemuClient(settings).stopVm(data.node ?? settings.node, data.vmid ?? 0);
+  await (await ctx.proxmox()).stopVm(data.node ?? settings.node, data.vmid ?? 0);
 }

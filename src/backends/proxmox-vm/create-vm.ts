@@ -9,7 +9,6 @@
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { allocateAndCreate, isVmidTaken, type ProxmoxClient, type PveParams } from '../../proxmox/index.js';
-import type { QemuClient } from '../../proxmox/qemu.js';
 import type { CreateRequest } from '../../runtime/backend.js';
 import { logDebug } from '../../runtime/log.js';
 import { buildDiskImage } from './rootfs/disk-image.js';
@@ -39,7 +38,6 @@ export interface CreateVmInputs {
   readonly plan: VmPlan;
   readonly settings: VmBackendSettings;
   readonly pve: ProxmoxClient;
-  readonly qemu: QemuClient;
   readonly containerDir: string;
   readonly proxrunVersion: string;
 }
@@ -67,7 +65,7 @@ export function vmCreateParams(inputs: { id: string; plan: VmPlan; storage: stri
 }
 
 export async function createVm(inputs: CreateVmInputs): Promise<VmContainerData> {
-  const { req, plan, settings, pve, qemu, containerDir } = inputs;
+  const { req, plan, settings, pve, containerDir } = inputs;
   const data: VmContainerData = { node: settings.node };
   const save = (): void => saveProgress(containerDir, data);
   const timings: Record<string, number> = {};
@@ -80,7 +78,7 @@ export async function createVm(inputs: CreateVmInputs): Promise<VmContainerData>
     }
   };
   try {
-    const kernel = await timed('guest kernel', () => locateGuestKernel(settings.kernelPath === undefined ? {} : { kernelPath: settings.kernelPath }));
+    const kernel = await timed('guest kernel', () => locateGuestKernel(settings.vm.kernel === undefined ? {} : { kernelPath: settings.vm.kernel }));
     const base = await timed('initramfs', () => ensureBaseInitramfs({ kernel, cacheDir: settings.cacheDir, proxrunVersion: inputs.proxrunVersion }));
     const vmDir = vmDirFor(settings.runBase, containerDir);
     data.vmDir = vmDir;
@@ -100,9 +98,8 @@ export async function createVm(inputs: CreateVmInputs): Promise<VmContainerData>
     if (shares.length > 0) {
       data.mappings = shares.map((share) => share.tag);
       save();
-      const tools = { cliPath: settings.cliPath, timeoutSeconds: settings.timeoutSeconds };
       await timed('directory mappings', async () => {
-        for (const [index, share] of plan.shares.entries()) await createDirMapping(tools, shares[index]?.tag ?? '', settings.node, share.source);
+        for (const [index, share] of plan.shares.entries()) await createDirMapping(pve, shares[index]?.tag ?? '', settings.node, share.source);
       });
     }
     const args = formatArgsLine([...guestQemuArgs({ kernelPath: kernel.kernelPath, initrdPath: vmInitrdPath(vmDir), runDir: vmDir }), ...BOOT_MENU_OFF]);
@@ -113,7 +110,7 @@ export async function createVm(inputs: CreateVmInputs): Promise<VmContainerData>
       data.vmid = vmid;
       save();
       try {
-        await qemu.createVm(settings.node, vmid, params);
+        await pve.createVm(settings.node, vmid, params);
       } catch (err) {
         // Someone else's VM holds the id: never ours to destroy; the allocation tries another.
         if (isVmidTaken(err)) {
@@ -126,11 +123,11 @@ export async function createVm(inputs: CreateVmInputs): Promise<VmContainerData>
     await rm(diskImage, { force: true });
     delete data.diskImage;
     save();
-    await timed('start VM', () => qemu.startVm(settings.node, vmid));
+    await timed('start VM', () => pve.startVm(settings.node, vmid));
     data.monitorPid = await timed('start monitor', () => spawnVmMonitor(vmDir));
     save();
     await timed('guest boot', () => waitForGate(vmDir, data.monitorPid ?? 0, settings.timeoutSeconds * 1000));
-    const status = await timed('VM status', () => qemu.vmStatus(settings.node, vmid));
+    const status = await timed('VM status', () => pve.vmStatus(settings.node, vmid));
     if (status.pid !== undefined) data.qemuPid = status.pid;
     save();
     if (req.pidFile !== undefined) await timed('write pid file', () => writePidFile(req.pidFile ?? '', data.monitorPid ?? 0));
@@ -138,7 +135,7 @@ export async function createVm(inputs: CreateVmInputs): Promise<VmContainerData>
     return data;
   } catch (err) {
     try {
-      await destroyVm(data, qemu, { cliPath: settings.cliPath, timeoutSeconds: settings.timeoutSeconds });
+      await destroyVm(data, pve, settings.node);
       saveProgress(containerDir, {});
     } catch {
       // The progress stays: the delete the lifecycle runs after a failed create tries once more.
