@@ -7,9 +7,26 @@ import type { Problem } from '../oci/problems.js';
 import type { BackendName, ContainerStatus, Spec } from '../oci/spec.js';
 import type { ProxmoxClient } from '../proxmox/client.js';
 import type { ProxrunConfig } from './config.js';
-import type { ContainerRecord } from './state-store.js';
 
 export type { BackendName, ContainerStatus };
+
+/** What proxrun keeps about one container, in `<root>/<id>/state.json`. */
+export interface ContainerRecord {
+  id: string;
+  backend: BackendName;
+  /** Absolute bundle path. */
+  bundle: string;
+  /** Absolute rootfs path. */
+  rootfs: string;
+  /** RFC 3339 creation time. */
+  created: string;
+  owner: string;
+  annotations: Record<string, string>;
+  /** Set while `create` is under way; a record left `creating` is a half-made container. */
+  creating?: boolean;
+  /** Data the backend keeps for itself (VMID, node, paths). */
+  backendData: Record<string, unknown>;
+}
 
 /** Global flags of the command line, as every backend sees them. */
 export interface GlobalOptions {

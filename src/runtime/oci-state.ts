@@ -5,8 +5,7 @@
  */
 import type { State } from '../oci/spec.js';
 import { SPEC_VERSION } from '../oci/version.js';
-import type { BackendStatus } from './backend.js';
-import type { ContainerRecord } from './state-store.js';
+import type { BackendStatus, ContainerRecord } from './backend.js';
 
 export function buildState(record: ContainerRecord, live: BackendStatus): State {
   return {

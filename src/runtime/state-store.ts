@@ -3,27 +3,9 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { errExist, errNotExist, RuntimeError } from './errors.js';
 
-import type { BackendName } from '../oci/spec.js';
+import type { BackendName, ContainerRecord } from './backend.js';
 
-export type { BackendName };
-
-/** What proxrun keeps about one container, in `<root>/<id>/state.json`. */
-export interface ContainerRecord {
-  id: string;
-  backend: BackendName;
-  /** Absolute bundle path. */
-  bundle: string;
-  /** Absolute rootfs path. */
-  rootfs: string;
-  /** RFC 3339 creation time. */
-  created: string;
-  owner: string;
-  annotations: Record<string, string>;
-  /** Set while `create` is under way; a record left `creating` is a half-made container. */
-  creating?: boolean;
-  /** Data the backend keeps for itself (VMID, node, paths). */
-  backendData: Record<string, unknown>;
-}
+export type { BackendName, ContainerRecord };
 
 const STATE_FILE = 'state.json';
 /** '@' cannot appear in a container id, so this folder never clashes with one. */

@@ -15,7 +15,7 @@ import type {
   RunRequest,
 } from '../../runtime/backend.js';
 import { ChildExit, RuntimeError } from '../../runtime/errors.js';
-import type { ContainerRecord } from '../../runtime/state-store.js';
+import type { ContainerRecord } from '../../runtime/backend.js';
 
 type PassthroughName = 'runc' | 'crun';
 

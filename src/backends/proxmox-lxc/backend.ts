@@ -11,7 +11,7 @@ import type { Spec } from '../../oci/spec.js';
 import type { Backend, BackendContext, BackendStatus, CreateRequest, ExecRequest } from '../../runtime/backend.js';
 import { errNotPaused, errNotRunning, errUnsupported, RuntimeError } from '../../runtime/errors.js';
 import { logWarning } from '../../runtime/log.js';
-import type { ContainerRecord } from '../../runtime/state-store.js';
+import type { ContainerRecord } from '../../runtime/backend.js';
 import { loadContainerData, saveProgress, startedMarker, type LxcContainerData } from './container-data.js';
 import { containerStatus } from './container-status.js';
 import { createContainer } from './create-container.js';

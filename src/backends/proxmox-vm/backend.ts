@@ -11,7 +11,7 @@ import type { Spec } from '../../oci/spec.js';
 import type { Backend, BackendContext, BackendStatus, CreateRequest, ExecRequest } from '../../runtime/backend.js';
 import { errNotRunning, errUnsupported, RuntimeError } from '../../runtime/errors.js';
 import { logWarning } from '../../runtime/log.js';
-import type { ContainerRecord } from '../../runtime/state-store.js';
+import type { ContainerRecord } from '../../runtime/backend.js';
 import { createVm } from './create-vm.js';
 import { destroyVm } from './destroy-vm.js';
 import { sendMonitorCommand } from './monitor/monitor-client.js';
