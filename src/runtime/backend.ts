@@ -5,7 +5,7 @@
  */
 import type { Problem } from '../oci/problems.js';
 import type { BackendName, ContainerStatus, Spec } from '../oci/spec.js';
-import type { ProxmoxClient } from '../proxmox/client.js';
+import type { InflightCall, ProxmoxClient } from '../proxmox/client.js';
 import type { ProxrunConfig } from './config.js';
 
 export type { BackendName, ContainerStatus };
@@ -24,8 +24,29 @@ export interface ContainerRecord {
   annotations: Record<string, string>;
   /** Set while `create` is under way; a record left `creating` is a half-made container. */
   creating?: boolean;
-  /** Data the backend keeps for itself (VMID, node, paths). */
+  /**
+   * What the backend made (VMID, node, paths): during create its progress, recorded through
+   * BackendContext.progress before each side effect; afterwards what it keeps for later commands.
+   */
   backendData: Record<string, unknown>;
+  /**
+   * Proxmox calls that may still run (a tool's process, a task), recorded before they were waited
+   * for and removed once they ended. The runtime ends them before a delete (docs/architecture.md,
+   * "The create protocol").
+   */
+  inflight?: InflightCall[];
+}
+
+/**
+ * A backend's progress, kept by the runtime in the container's record (written atomically with
+ * fsync). A backend saves what it is about to make before it makes it, and on failure throws,
+ * leaving its progress as it is: the runtime's clean-up (`delete` with force) reads it.
+ */
+export interface ProgressRecorder {
+  /** What the backend recorded so far (during create) or keeps (afterwards). */
+  readonly data: Readonly<Record<string, unknown>>;
+  /** Replaces the backend's data in the record, durably, before the side effect it names. */
+  save(data: object): void;
 }
 
 /** Global flags of the command line, as every backend sees them. */
@@ -48,12 +69,15 @@ export interface BackendStatus {
 export interface BackendContext {
   globals: GlobalOptions;
   config: ProxrunConfig;
-  /** `<root>/<id>`, the container's own folder. */
+  /** `<root>/<id>`, the container's own folder ('' for `check` and `features`). */
   containerDir: string;
+  /** The container's progress record (a recorder that keeps nothing outside a container's lock). */
+  progress: ProgressRecorder;
   /**
    * The Proxmox client for the configured transport, built by the runtime from the config (the one
    * seam through which the Proxmox backends reach Proxmox, whichever transport). A config it cannot
-   * build a client from is an InvalidConfig error naming the key.
+   * build a client from is an InvalidConfig error naming the key. Under the container's lock,
+   * every call that may outlive proxrun is recorded in the record's `inflight` before it is awaited.
    */
   proxmox(): Promise<ProxmoxClient>;
 }
@@ -101,7 +125,11 @@ export interface Backend {
   readonly name: BackendName;
   /** What this backend cannot honour in the config, and whether it is usable at all (binary present). */
   check(spec: Spec, ctx: BackendContext): Promise<Problem[]>;
-  create(req: CreateRequest, ctx: BackendContext): Promise<Record<string, unknown>>;
+  /**
+   * Makes the container, saving through `ctx.progress` what it is about to make before making it.
+   * On failure it throws and leaves its progress as it is: the runtime owns the clean-up.
+   */
+  create(req: CreateRequest, ctx: BackendContext): Promise<void>;
   start(record: ContainerRecord, ctx: BackendContext): Promise<void>;
   status(record: ContainerRecord, ctx: BackendContext): Promise<BackendStatus>;
   kill(record: ContainerRecord, signal: number, all: boolean, ctx: BackendContext): Promise<void>;

@@ -3,7 +3,8 @@ import path from 'node:path';
 import type { Problem } from '../oci/problems.js';
 import type { Spec } from '../oci/spec.js';
 import type { State } from '../oci/spec.js';
-import type { ProxmoxClient } from '../proxmox/client.js';
+import type { InflightTracker, ProxmoxClient } from '../proxmox/client.js';
+import { readOnlyProgress, RecordProgress } from './progress.js';
 import { PROXRUN_CONFIG_DEFAULTS } from '../oci/generated/proxrun-config-constants.js';
 import { buildState } from './oci-state.js';
 import { BACKEND_NAMES, isBackendName, loadBackend } from './backend-loader.js';
@@ -14,11 +15,12 @@ import {
   type CreateRequest,
   type ExecRequest,
   type GlobalOptions,
+  type ProgressRecorder,
 } from './backend.js';
 import { loadConfig, type ProxrunConfig } from './config.js';
 import { errInvalidArgument, errNotExist, errNotRunning, RuntimeError } from './errors.js';
 import { assertValidId } from './ids.js';
-import { logDebug } from './log.js';
+import { logWarning } from './log.js';
 import { StateStore, type BackendName, type ContainerRecord } from './state-store.js';
 
 export const BACKEND_ANNOTATION = 'io.proxrun.backend';
@@ -60,14 +62,39 @@ export class Runtime {
     return this.configCache;
   }
 
-  private async context(id: string): Promise<BackendContext> {
-    return this.contextFor(await this.config(), this.store.containerDir(id));
+  /** A backend's context without the container's lock (state, ps, exec): nothing is recorded. */
+  private async context(id: string, record?: ContainerRecord): Promise<BackendContext> {
+    return this.contextFor(await this.config(), this.store.containerDir(id), readOnlyProgress(record?.backendData ?? {}));
   }
 
-  /** What a backend gets: flags, config, its container's folder ('' outside a container) and the Proxmox seam. */
-  private contextFor(config: ProxrunConfig, containerDir: string): BackendContext {
+  /**
+   * A backend's context under the container's lock: its progress and the Proxmox calls that may
+   * outlive proxrun are written into the record before they happen.
+   */
+  private async lockedContext(record: ContainerRecord): Promise<{ ctx: BackendContext; progress: RecordProgress }> {
+    const progress = new RecordProgress(this.store, record);
+    return { ctx: this.contextFor(await this.config(), this.store.containerDir(record.id), progress, progress), progress };
+  }
+
+  /** What a backend gets: flags, config, its container's folder ('' outside a container), its progress and the Proxmox seam. */
+  private contextFor(config: ProxrunConfig, containerDir: string, progress: ProgressRecorder, tracker?: InflightTracker): BackendContext {
     let client: Promise<ProxmoxClient> | undefined;
-    return { globals: this.globals, config, containerDir, proxmox: () => (client ??= openProxmoxClient(config)) };
+    return { globals: this.globals, config, containerDir, progress, proxmox: () => (client ??= openProxmoxClient(config, tracker)) };
+  }
+
+  /**
+   * Undoes what a container's record names: first every Proxmox call a killed or failed proxrun may
+   * have left running is ended (a tool's process stopped, a task stopped and waited for), so that
+   * nothing still creating races the destroy; then the backend destroys what its progress names.
+   * Throws, leaving the record as it is, when either fails.
+   */
+  private async destroy(record: ContainerRecord, backend: Backend, force: boolean): Promise<void> {
+    const { ctx, progress } = await this.lockedContext(record);
+    for (const call of [...(record.inflight ?? [])]) {
+      await (await ctx.proxmox()).settle(call);
+      progress.ended(call);
+    }
+    await backend.delete(record, force, ctx);
   }
 
   private async backendFor(record: ContainerRecord): Promise<Backend> {
@@ -104,7 +131,7 @@ export class Runtime {
       return { problems: [{ path: `/annotations/${BACKEND_ANNOTATION}`, message: (err as Error).message.replace(/^config\.json: \S+: /, '') }] };
     }
     const backend = await loadBackend(backendName);
-    const problems = await backend.check(loaded.spec, this.contextFor(config, ''));
+    const problems = await backend.check(loaded.spec, this.contextFor(config, '', readOnlyProgress({})));
     return { problems, checked: { bundle, configBytes: loaded.bytes, spec: loaded.spec, backendName, config } };
   }
 
@@ -143,21 +170,20 @@ export class Runtime {
       const record = this.newRecord(id, checked);
       try {
         this.store.write(record);
-        record.backendData = await backend.create(createRequest(record, checked, options), await this.context(id));
+        await backend.create(createRequest(record, checked, options), (await this.lockedContext(record)).ctx);
         delete record.creating;
         this.store.write(record);
       } catch (err) {
-        // Undo what create made. When that fails too, the record stays (marked half-made) so the
-        // delete --force that containerd and podman send after a failed create can try again,
-        // instead of leaving a guest nothing knows about.
-        let undone = false;
+        // The one owner of clean-up: the backend threw and left its progress in the record. When
+        // undoing fails too, the record stays (still marked creating) so the delete --force that
+        // containerd and podman send after a failed create tries again, instead of leaving a guest
+        // nothing knows about.
         try {
-          await backend.delete(record, true, await this.context(id));
-          undone = true;
+          await this.destroy(record, backend, true);
+          this.store.remove(id);
         } catch (cleanupError) {
-          await logDebug('create failed and its cleanup failed; the record stays for delete --force', { id, error: (cleanupError as Error).message });
+          await logWarning(`create of ${id} failed and so did undoing it; the record stays for delete --force to retry: ${(cleanupError as Error).message}`);
         }
-        if (undone) this.store.remove(id);
         throw err;
       }
     });
@@ -254,7 +280,7 @@ export class Runtime {
           throw new RuntimeError('NotStopped', `cannot delete container ${id} that is not stopped: ${status}`);
         }
       }
-      await backend.delete(record, force || record.creating === true, await this.context(id));
+      await this.destroy(record, backend, force || record.creating === true);
       this.store.remove(id);
     });
   }
@@ -311,17 +337,17 @@ export class Runtime {
     const config = await this.config();
     const name = config.defaultBackend ?? DEFAULT_BACKEND;
     const backend = await loadBackend(name);
-    return backend.features(this.contextFor(config, ''));
+    return backend.features(this.contextFor(config, '', readOnlyProgress({})));
   }
 }
 
 
 
 /** The Proxmox client for `config`, loaded only by commands whose backend asks for it. */
-async function openProxmoxClient(config: ProxrunConfig): Promise<ProxmoxClient> {
+async function openProxmoxClient(config: ProxrunConfig, tracker: InflightTracker | undefined): Promise<ProxmoxClient> {
   const { createProxmoxClient } = await import('../proxmox/index.js');
   try {
-    return createProxmoxClient(config.proxmox);
+    return createProxmoxClient(config.proxmox, tracker === undefined ? {} : { tracker });
   } catch (err) {
     throw new RuntimeError('InvalidConfig', (err as Error).message);
   }

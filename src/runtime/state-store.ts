@@ -32,28 +32,18 @@ export class StateStore {
     fs.chmodSync(this.root, 0o700);
   }
 
-  /** Runs `fn` holding the container's lock. */
+  /**
+   * Runs `fn` holding the container's lock. A lock whose holder was killed is taken over at once
+   * (it names its holder); one whose holder lives is waited for, up to about 80 s.
+   */
   async withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
     this.ensureRoot();
-    let release: () => Promise<void>;
-    try {
-      // Loaded on first use: read-only commands (state, list) never lock.
-      const { default: lockfile } = await import('proper-lockfile');
-      release = await lockfile.lock(this.containerDir(id), {
-        realpath: false,
-        lockfilePath: path.join(this.root, LOCK_DIR, `${id}.lock`),
-        stale: 30_000,
-        update: 10_000,
-        retries: { retries: 400, factor: 1.2, minTimeout: 10, maxTimeout: 200 },
-      });
-    } catch (err) {
-      throw new RuntimeError('Internal', `cannot lock container ${id}: ${(err as Error).message}`);
-    }
-    try {
-      return await fn();
-    } finally {
-      await release().catch(() => undefined);
-    }
+    // Loaded on first use: read-only commands (state, list) never lock.
+    const { withOwnedLock } = await import('../lib/owned-lock.js');
+    return withOwnedLock(path.join(this.root, LOCK_DIR, `${id}.lock`), {
+      waitMs: 80_000,
+      describe: (reason) => new RuntimeError('Internal', `cannot lock container ${id}: ${reason}`),
+    }, fn);
   }
 
   /** Reads a record; throws "container does not exist" when there is none. */

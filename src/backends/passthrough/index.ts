@@ -107,9 +107,8 @@ class PassthroughBackend implements Backend {
     return args;
   }
 
-  async create(req: CreateRequest, ctx: BackendContext): Promise<Record<string, unknown>> {
+  async create(req: CreateRequest, ctx: BackendContext): Promise<void> {
     await this.runOrFail(ctx, this.createArgs('create', req, ctx), preservedFdCount(req.preserveFds));
-    return {};
   }
 
   async run(req: RunRequest, ctx: BackendContext): Promise<number> {

@@ -12,7 +12,7 @@ import type { Backend, BackendContext, BackendStatus, CreateRequest, ExecRequest
 import { errNotPaused, errNotRunning, errUnsupported, RuntimeError } from '../../runtime/errors.js';
 import { logWarning } from '../../runtime/log.js';
 import type { ContainerRecord } from '../../runtime/backend.js';
-import { loadContainerData, saveProgress, startedMarker, type LxcContainerData } from './container-data.js';
+import { containerData, startedMarker, type LxcContainerData } from './container-data.js';
 import { containerStatus } from './container-status.js';
 import { createContainer } from './create-container.js';
 import type { TranslateResult } from './translate/ct-plan.js';
@@ -59,7 +59,7 @@ class ProxmoxLxcBackend implements Backend {
     return problems;
   }
 
-  async create(req: CreateRequest, ctx: BackendContext): Promise<Record<string, unknown>> {
+  async create(req: CreateRequest, ctx: BackendContext): Promise<void> {
     const settings = settingsOrThrow(ctx);
     if (req.consoleSocket !== undefined || req.spec.process?.terminal === true) {
       throw errUnsupported('proxmox-lxc: terminal mode (process.terminal, --console-socket) is not supported: no pty relay yet; run without -t');
@@ -69,20 +69,20 @@ class ProxmoxLxcBackend implements Backend {
     if (plan === undefined) throw new RuntimeError('InvalidConfig', problems.map((p) => `config.json: ${p.path}: ${p.message}`).join('; '));
     for (const warning of plan.warnings) await logWarning(warning);
     try {
-      const data = await createContainer({ req, plan, settings, ops: await ctx.proxmox(), containerDir: ctx.containerDir });
-      return { ...data, ...processOptionsEntry(plan), ...startContainerHooksEntry(req.spec) };
+      const keep = { ...processOptionsEntry(plan), ...startContainerHooksEntry(req.spec) };
+      await createContainer({ req, plan, settings, ops: await ctx.proxmox(), containerDir: ctx.containerDir, progress: ctx.progress, keep });
     } catch (err) {
       throw new RuntimeError('Backend', `proxmox-lxc create: ${(err as Error).message}`);
     }
   }
 
-  private data(record: ContainerRecord, ctx: BackendContext): LxcContainerData {
-    return loadContainerData(record.backendData, ctx.containerDir);
+  private data(record: ContainerRecord): LxcContainerData {
+    return containerData(record.backendData);
   }
 
   async start(record: ContainerRecord, ctx: BackendContext): Promise<void> {
     const settings = settingsOrThrow(ctx);
-    const data = this.data(record, ctx);
+    const data = this.data(record);
     const { status, pid } = await containerStatus(data, settings.lxcPath, ctx.containerDir);
     if (status === 'stopped') throw new RuntimeError('Stopped', 'cannot start a container that has stopped');
     if (status !== 'created') throw new RuntimeError('Running', 'cannot start an already running container');
@@ -118,12 +118,12 @@ class ProxmoxLxcBackend implements Backend {
 
   async status(record: ContainerRecord, ctx: BackendContext): Promise<BackendStatus> {
     const settings = settingsOrThrow(ctx);
-    return containerStatus(this.data(record, ctx), settings.lxcPath, ctx.containerDir);
+    return containerStatus(this.data(record), settings.lxcPath, ctx.containerDir);
   }
 
   async kill(record: ContainerRecord, signal: number, all: boolean, ctx: BackendContext): Promise<void> {
     const settings = settingsOrThrow(ctx);
-    const data = this.data(record, ctx);
+    const data = this.data(record);
     // SIGKILL cannot be trapped, so the monitor could not forward it: it goes to every process of
     // the CT. The init dies without reporting, and the monitor records 137 and exits with it.
     if (all || signal === SIGKILL) {
@@ -146,7 +146,7 @@ class ProxmoxLxcBackend implements Backend {
   }
 
   async delete(record: ContainerRecord, _force: boolean, ctx: BackendContext): Promise<void> {
-    const data = this.data(record, ctx);
+    const data = this.data(record);
     // A create that failed before making anything leaves nothing to destroy: no Proxmox client is
     // needed (it may be the very thing that failed, e.g. an unreadable token file).
     const made = [data.vmid, data.templateVolid, data.rootfsVolid, data.monitorDir, data.monitorPid].some((v) => v !== undefined);
@@ -158,7 +158,6 @@ class ProxmoxLxcBackend implements Backend {
         throw new RuntimeError('Backend', `proxmox-lxc delete: ${(err as Error).message}`);
       }
     }
-    saveProgress(ctx.containerDir, {});
     if ((data.hooks?.poststop.length ?? 0) > 0) {
       const state = hookStateJson(record, 'stopped', 0, data.vmid, data.node);
       await runHooks('poststop', data.hooks?.poststop, state).catch((err: Error) => logWarning(err.message));
@@ -167,7 +166,7 @@ class ProxmoxLxcBackend implements Backend {
 
   async ps(record: ContainerRecord, format: 'table' | 'json', _psArgs: string[], ctx: BackendContext): Promise<void> {
     const settings = settingsOrThrow(ctx);
-    const data = this.data(record, ctx);
+    const data = this.data(record);
     const pid = data.vmid === undefined ? undefined : await initPid(settings.lxcPath, data.vmid);
     const cgroup = pid === undefined ? undefined : await cgroupDirOf(pid);
     const pids = cgroup === undefined ? [] : await cgroupPids(cgroup);
@@ -178,7 +177,7 @@ class ProxmoxLxcBackend implements Backend {
     // The --process file first: the caller deletes it as soon as proxrun returns.
     const proc = resolveExecProcess(req, record.bundle);
     const settings = settingsOrThrow(ctx);
-    const data = this.data(record, ctx);
+    const data = this.data(record);
     const { status } = await containerStatus(data, settings.lxcPath, ctx.containerDir);
     if (status !== 'running' || data.vmid === undefined) throw new RuntimeError('NotRunning', 'container not running', EXEC_RUNTIME_FAILURE);
     const target = { lxcPath: settings.lxcPath, vmid: data.vmid };
@@ -189,7 +188,7 @@ class ProxmoxLxcBackend implements Backend {
 
   async pause(record: ContainerRecord, ctx: BackendContext): Promise<void> {
     const settings = settingsOrThrow(ctx);
-    const data = this.data(record, ctx);
+    const data = this.data(record);
     const { status } = await containerStatus(data, settings.lxcPath, ctx.containerDir);
     if (status !== 'running' || data.vmid === undefined) throw errNotRunning();
     try {
@@ -201,7 +200,7 @@ class ProxmoxLxcBackend implements Backend {
 
   async resume(record: ContainerRecord, ctx: BackendContext): Promise<void> {
     const settings = settingsOrThrow(ctx);
-    const data = this.data(record, ctx);
+    const data = this.data(record);
     const { status } = await containerStatus(data, settings.lxcPath, ctx.containerDir);
     if (status !== 'paused' || data.vmid === undefined) throw errNotPaused();
     try {
@@ -214,7 +213,7 @@ class ProxmoxLxcBackend implements Backend {
   async update(record: ContainerRecord, resources: Buffer, ctx: BackendContext): Promise<void> {
     const params = resourcesToCtParams(resources);
     const settings = settingsOrThrow(ctx);
-    const data = this.data(record, ctx);
+    const data = this.data(record);
     if (data.vmid === undefined) throw errNotRunning();
     if (Object.keys(params).length === 0) return;
     try {

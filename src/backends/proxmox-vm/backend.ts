@@ -17,7 +17,7 @@ import { destroyVm } from './destroy-vm.js';
 import { sendMonitorCommand } from './monitor/monitor-client.js';
 import { isVmMonitor } from './monitor/monitor-spawn.js';
 import { resolveVmSettings, type VmBackendSettings } from './settings.js';
-import { loadVmData, saveProgress, startedMarker, type VmContainerData } from './vm-data.js';
+import { startedMarker, vmData, type VmContainerData } from './vm-data.js';
 import { planVm, type VmPlanResult } from './translate/vm-plan.js';
 import { vmStatus } from './vm-status.js';
 import { hasVirtiofsd } from './virtiofsd.js';
@@ -67,7 +67,7 @@ class ProxmoxVmBackend implements Backend {
     return problems;
   }
 
-  async create(req: CreateRequest, ctx: BackendContext): Promise<Record<string, unknown>> {
+  async create(req: CreateRequest, ctx: BackendContext): Promise<void> {
     const settings = settingsOrThrow(ctx);
     if (req.consoleSocket !== undefined || req.spec.process?.terminal === true) {
       throw errUnsupported('proxmox-vm: terminal mode (process.terminal, --console-socket) is not supported; run without -t');
@@ -78,19 +78,18 @@ class ProxmoxVmBackend implements Backend {
     for (const warning of result.plan.warnings) await logWarning(warning);
     const pve = await ctx.proxmox();
     try {
-      const data = await createVm({ req, plan: result.plan, settings, pve, containerDir: ctx.containerDir, proxrunVersion: proxrunVersion() });
-      return { ...data };
+      await createVm({ req, plan: result.plan, settings, pve, containerDir: ctx.containerDir, progress: ctx.progress, proxrunVersion: proxrunVersion() });
     } catch (err) {
       throw new RuntimeError('Backend', `proxmox-vm create: ${(err as Error).message}`);
     }
   }
 
-  private data(record: ContainerRecord, ctx: BackendContext): VmContainerData {
-    return loadVmData(record.backendData, ctx.containerDir);
+  private data(record: ContainerRecord): VmContainerData {
+    return vmData(record.backendData);
   }
 
   async start(record: ContainerRecord, ctx: BackendContext): Promise<void> {
-    const data = this.data(record, ctx);
+    const data = this.data(record);
     const { status } = await vmStatus(data, ctx.containerDir);
     if (status === 'stopped') throw new RuntimeError('Stopped', 'cannot start a container that has stopped');
     if (status !== 'created') throw new RuntimeError('Running', 'cannot start an already running container');
@@ -103,11 +102,11 @@ class ProxmoxVmBackend implements Backend {
   }
 
   async status(record: ContainerRecord, ctx: BackendContext): Promise<BackendStatus> {
-    return vmStatus(this.data(record, ctx), ctx.containerDir);
+    return vmStatus(this.data(record), ctx.containerDir);
   }
 
   async kill(record: ContainerRecord, signal: number, _all: boolean, ctx: BackendContext): Promise<void> {
-    const data = this.data(record, ctx);
+    const data = this.data(record);
     if (data.vmid === undefined || data.vmDir === undefined || data.monitorPid === undefined || !(await isVmMonitor(data.monitorPid, data.vmDir))) {
       throw errNotRunning();
     }
@@ -125,16 +124,15 @@ class ProxmoxVmBackend implements Backend {
     // A created VM runs (at the gate) and a running one is stopped by destroyVm in any case:
     // the lifecycle has already refused a plain delete of a running container.
     try {
-      await destroyVm(this.data(record, ctx), await ctx.proxmox(), settings.node);
+      await destroyVm(this.data(record), await ctx.proxmox(), settings.node);
     } catch (err) {
       throw new RuntimeError('Backend', `proxmox-vm delete: ${(err as Error).message}`);
     }
-    saveProgress(ctx.containerDir, {});
   }
 
   async ps(record: ContainerRecord, format: 'table' | 'json', _psArgs: string[], ctx: BackendContext): Promise<void> {
     // The payload's processes live in the guest kernel; on the host there is QEMU.
-    const { status, pid } = await vmStatus(this.data(record, ctx), ctx.containerDir);
+    const { status, pid } = await vmStatus(this.data(record), ctx.containerDir);
     const pids = status === 'stopped' ? [] : [pid];
     printPidList(format, pids);
   }
