@@ -72,7 +72,11 @@ export async function withOwnedLock<T>(lockDir: string, options: OwnedLockOption
     }
   }
   try {
+    // A file made in the folder changes its mtime, which proper-lockfile checks is still its own on
+    // every update: the folder's times are put back as they were.
+    const times = fs.statSync(lockDir);
     fs.writeFileSync(path.join(lockDir, OWNER_FILE), `${process.pid} ${processStartTime(process.pid) ?? 0}\n`, { mode: 0o600 });
+    fs.utimesSync(lockDir, times.atime, times.mtime);
     return await fn();
   } finally {
     await release().catch(() => undefined);

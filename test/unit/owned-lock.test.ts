@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { holderIsDead, withOwnedLock } from '../../src/lib/owned-lock.js';
 import { isRunning, processStartTime, stopProcess } from '../../src/lib/proc.js';
+import { pollFor } from '../helpers/exec.js';
 
 const LOCK_MODULE = fileURLToPath(new URL('../../src/lib/owned-lock.ts', import.meta.url));
 
@@ -74,4 +75,21 @@ test('a process is named by pid and start time: a reused pid is not it, and it c
   await stopProcess(pid, start, 200);
   assert.equal(await exited, 'SIGKILL');
   assert.equal(isRunning(pid, start), false);
+});
+
+test('a lock held longer than proper-lockfile\'s update interval stays its holder\'s (the owner file does not upset its mtime check)', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'proxrun-lock-'));
+  const lockDir = path.join(dir, 'long.lock');
+  try {
+    const lockfile = (await import('proper-lockfile')).default;
+    await withOwnedLock(lockDir, { waitMs: 1000, describe: (r) => new Error(r) }, async () => {
+      const mtime = fs.statSync(lockDir).mtimeMs;
+      // proper-lockfile's update (every 10 s) compares the folder's mtime with the one it set, and
+      // refreshes it, or (had the owner file changed it) declares the lock compromised and throws.
+      await pollFor(() => (fs.statSync(lockDir).mtimeMs !== mtime ? true : undefined), { timeoutMs: 30_000, intervalMs: 200, description: 'proper-lockfile refreshing the lock' });
+      assert.equal(await lockfile.check(lockDir, { realpath: false, lockfilePath: lockDir, stale: 30_000 }), true);
+    });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
