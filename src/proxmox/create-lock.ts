@@ -1,8 +1,10 @@
 /**
- * A guest that proxrun's own create left behind with `lock: create` (a create task that hung, was
- * stopped, or whose worker died) is refused by Proxmox's destroy ("CT is locked (create)", "VM is
- * locked (create)"). Before the lock is lifted or skipped, every task still running for that guest
- * is stopped and waited for, so the destroy never races a create that is still at work.
+ * Ending a guest that a killed or failed proxrun may have left mid-work. First every task Proxmox
+ * still runs for it is stopped and waited for: a task whose UPID the killed proxrun never got to
+ * record (killed between Proxmox starting it and the answer arriving) is found this way. Then a
+ * guest that its create left with `lock: create` (a create task that hung, was stopped, or whose
+ * worker died), which Proxmox's destroy refuses ("CT is locked (create)", "VM is locked
+ * (create)"), has the lock lifted or skipped, so the destroy never races a create still at work.
  */
 import type { ProxmoxClient } from './client.js';
 
@@ -17,10 +19,12 @@ export async function stopGuestTasks(client: ProxmoxClient, node: string, vmid: 
 }
 
 /**
- * Runs `attempt`; when Proxmox refuses it for a `create` lock, stops the guest's running tasks and
- * runs `despiteLock` (which lifts the lock and retries, or passes `skiplock`).
+ * Stops the guest's running tasks, then runs `attempt`; when Proxmox refuses it for a `create`
+ * lock, stops the guest's tasks again and runs `despiteLock` (which lifts the lock and retries, or
+ * passes `skiplock`).
  */
 export async function despiteCreateLock(client: ProxmoxClient, node: string, vmid: number, attempt: () => Promise<void>, despiteLock: () => Promise<void>): Promise<void> {
+  await stopGuestTasks(client, node, vmid);
   try {
     await attempt();
   } catch (err) {
