@@ -19,12 +19,12 @@ export async function stopGuestTasks(client: ProxmoxClient, node: string, vmid: 
 }
 
 /**
- * Stops the guest's running tasks, then runs `attempt`; when Proxmox refuses it for a `create`
- * lock, stops the guest's tasks again and runs `despiteLock` (which lifts the lock and retries, or
- * passes `skiplock`).
+ * Runs `attempt` (after stopping the guest's running tasks when `settleFirst`: an earlier proxrun
+ * working on it was cut short); when Proxmox refuses it for a `create` lock, stops the guest's
+ * tasks and runs `despiteLock` (which lifts the lock and retries, or passes `skiplock`).
  */
-export async function despiteCreateLock(client: ProxmoxClient, node: string, vmid: number, attempt: () => Promise<void>, despiteLock: () => Promise<void>): Promise<void> {
-  await stopGuestTasks(client, node, vmid);
+export async function despiteCreateLock(client: ProxmoxClient, node: string, vmid: number, settleFirst: boolean, attempt: () => Promise<void>, despiteLock: () => Promise<void>): Promise<void> {
+  if (settleFirst) await stopGuestTasks(client, node, vmid);
   try {
     await attempt();
   } catch (err) {

@@ -24,6 +24,8 @@ export interface ContainerRecord {
   annotations: Record<string, string>;
   /** Set while `create` is under way; a record left `creating` is a half-made container. */
   creating?: boolean;
+  /** Set before a delete starts destroying; a record left `deleting` is a delete cut short. */
+  deleting?: boolean;
   /**
    * What the backend made (VMID, node, paths): during create its progress, recorded through
    * BackendContext.progress before each side effect; afterwards what it keeps for later commands.
@@ -94,6 +96,15 @@ export interface CreateRequest {
   preserveFds: number;
 }
 
+export interface DeleteHow {
+  /**
+   * An earlier create or delete of this container was cut short (its record was left creating or
+   * deleting, or with calls in flight): Proxmox may still run a task for it that no record names,
+   * so the backend stops what runs for the guest before destroying it.
+   */
+  interrupted: boolean;
+}
+
 export interface ExecRequest {
   /** Path of a process.json given with --process (read before returning, the caller deletes it). */
   processFile?: string | undefined;
@@ -134,7 +145,7 @@ export interface Backend {
   status(record: ContainerRecord, ctx: BackendContext): Promise<BackendStatus>;
   kill(record: ContainerRecord, signal: number, all: boolean, ctx: BackendContext): Promise<void>;
   /** Destroys what create made. With `force`, stops a running container first. */
-  delete(record: ContainerRecord, force: boolean, ctx: BackendContext): Promise<void>;
+  delete(record: ContainerRecord, force: boolean, ctx: BackendContext, how?: DeleteHow): Promise<void>;
   /** Prints the container's host processes (`json`: an array of pids). */
   ps(record: ContainerRecord, format: 'table' | 'json', psArgs: string[], ctx: BackendContext): Promise<void>;
   /** Runs a process in the container; resolves to its exit status (0 when detached). */

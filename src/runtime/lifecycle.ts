@@ -89,12 +89,17 @@ export class Runtime {
    * Throws, leaving the record as it is, when either fails.
    */
   private async destroy(record: ContainerRecord, backend: Backend, force: boolean): Promise<void> {
+    const interrupted = record.creating === true || record.deleting === true || (record.inflight ?? []).length > 0;
+    if (record.deleting !== true) {
+      record.deleting = true;
+      this.store.write(record);
+    }
     const { ctx, progress } = await this.lockedContext(record);
     for (const call of [...(record.inflight ?? [])]) {
       await (await ctx.proxmox()).settle(call);
       progress.ended(call);
     }
-    await backend.delete(record, force, ctx);
+    await backend.delete(record, force, ctx, { interrupted });
   }
 
   private async backendFor(record: ContainerRecord): Promise<Backend> {

@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { releaseStart } from '../../monitor/index.js';
 import type { Problem } from '../../oci/problems.js';
 import type { Spec } from '../../oci/spec.js';
-import type { Backend, BackendContext, BackendStatus, CreateRequest, ExecRequest } from '../../runtime/backend.js';
+import type { Backend, BackendContext, BackendStatus, CreateRequest, DeleteHow, ExecRequest } from '../../runtime/backend.js';
 import { errNotPaused, errNotRunning, errUnsupported, RuntimeError } from '../../runtime/errors.js';
 import { logWarning } from '../../runtime/log.js';
 import type { ContainerRecord } from '../../runtime/backend.js';
@@ -145,7 +145,7 @@ class ProxmoxLxcBackend implements Backend {
     }
   }
 
-  async delete(record: ContainerRecord, _force: boolean, ctx: BackendContext): Promise<void> {
+  async delete(record: ContainerRecord, _force: boolean, ctx: BackendContext, how?: DeleteHow): Promise<void> {
     const data = this.data(record);
     // A create that failed before making anything leaves nothing to destroy: no Proxmox client is
     // needed (it may be the very thing that failed, e.g. an unreadable token file).
@@ -153,7 +153,7 @@ class ProxmoxLxcBackend implements Backend {
     if (made) {
       const settings = settingsOrThrow(ctx);
       try {
-        await destroyContainer(data, settings, await ctx.proxmox());
+        await destroyContainer(data, settings, await ctx.proxmox(), how?.interrupted ?? true);
       } catch (err) {
         throw new RuntimeError('Backend', `proxmox-lxc delete: ${(err as Error).message}`);
       }

@@ -14,11 +14,11 @@ import { despiteCreateLock } from '../../proxmox/create-lock.js';
 import type { PveOps } from './pve-ops.js';
 import type { LxcBackendSettings } from './settings.js';
 
-export async function destroyContainer(data: LxcContainerData, settings: LxcBackendSettings, ops: PveOps): Promise<void> {
+export async function destroyContainer(data: LxcContainerData, settings: LxcBackendSettings, ops: PveOps, interrupted: boolean): Promise<void> {
   const failures: string[] = [];
   if (data.vmid !== undefined) {
     try {
-      await destroyCt(ops, data.node ?? settings.node, data.vmid);
+      await destroyCt(ops, data.node ?? settings.node, data.vmid, interrupted);
     } catch (err) {
       if (!isMissingGuest(err)) failures.push((err as Error).message);
     }
@@ -40,9 +40,9 @@ export async function destroyContainer(data: LxcContainerData, settings: LxcBack
  * locked (`lock: create`), which destroy refuses and which its API has no `skiplock` for: proxrun
  * made that lock, so once no task of the CT runs any more it lifts it (`pct unlock`) and retries.
  */
-async function destroyCt(ops: PveOps, node: string, vmid: number): Promise<void> {
+async function destroyCt(ops: PveOps, node: string, vmid: number, interrupted: boolean): Promise<void> {
   const destroy = (): Promise<void> => ops.destroyCt(node, vmid, { force: true, purge: true });
-  await despiteCreateLock(ops, node, vmid, destroy, async () => {
+  await despiteCreateLock(ops, node, vmid, interrupted, destroy, async () => {
     await ops.unlockCt(node, vmid);
     await destroy();
   });

@@ -8,7 +8,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { Problem } from '../../oci/problems.js';
 import type { Spec } from '../../oci/spec.js';
-import type { Backend, BackendContext, BackendStatus, CreateRequest, ExecRequest } from '../../runtime/backend.js';
+import type { Backend, BackendContext, BackendStatus, CreateRequest, DeleteHow, ExecRequest } from '../../runtime/backend.js';
 import { errNotRunning, errUnsupported, RuntimeError } from '../../runtime/errors.js';
 import { logWarning } from '../../runtime/log.js';
 import type { ContainerRecord } from '../../runtime/backend.js';
@@ -119,12 +119,12 @@ class ProxmoxVmBackend implements Backend {
     }
   }
 
-  async delete(record: ContainerRecord, _force: boolean, ctx: BackendContext): Promise<void> {
+  async delete(record: ContainerRecord, _force: boolean, ctx: BackendContext, how?: DeleteHow): Promise<void> {
     const settings = settingsOrThrow(ctx);
     // A created VM runs (at the gate) and a running one is stopped by destroyVm in any case:
     // the lifecycle has already refused a plain delete of a running container.
     try {
-      await destroyVm(this.data(record), await ctx.proxmox(), settings.node);
+      await destroyVm(this.data(record), await ctx.proxmox(), settings.node, how?.interrupted ?? true);
     } catch (err) {
       throw new RuntimeError('Backend', `proxmox-vm delete: ${(err as Error).message}`);
     }

@@ -24,18 +24,18 @@ async function monitorEnds(pid: number, vmDir: string, timeoutMs: number): Promi
   return true;
 }
 
-export async function destroyVm(data: VmContainerData, pve: ProxmoxClient, defaultNode: string): Promise<void> {
+export async function destroyVm(data: VmContainerData, pve: ProxmoxClient, defaultNode: string, interrupted: boolean): Promise<void> {
   const failures: string[] = [];
   const node = data.node ?? defaultNode;
   const vmid = data.vmid;
   if (vmid !== undefined) {
     try {
-      await despiteCreateLock(pve, node, vmid, () => pve.stopVm(node, vmid), () => pve.stopVm(node, vmid, { skiplock: true }));
+      await despiteCreateLock(pve, node, vmid, interrupted, () => pve.stopVm(node, vmid), () => pve.stopVm(node, vmid, { skiplock: true }));
     } catch (err) {
       if (!isMissingGuest(err)) failures.push((err as Error).message);
     }
     try {
-      await despiteCreateLock(pve, node, vmid, () => pve.destroyVm(node, vmid, { purge: true }), () => pve.destroyVm(node, vmid, { purge: true, skiplock: true }));
+      await despiteCreateLock(pve, node, vmid, false, () => pve.destroyVm(node, vmid, { purge: true }), () => pve.destroyVm(node, vmid, { purge: true, skiplock: true }));
     } catch (err) {
       if (!isMissingGuest(err)) failures.push((err as Error).message);
     }
