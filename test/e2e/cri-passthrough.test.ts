@@ -372,7 +372,7 @@ describe('CRI: pods through containerd\'s CRI plugin with proxrun as a runtime h
     });
   }
 
-  test('a container asking for another backend than its pod is refused by name, and nothing of it is left', async () => {
+  test('a container asking for another backend than its pod is refused by name, and nothing of it is left', async (t) => {
     const sandbox = await podConfig('mixed', { [BACKEND_ANNOTATION]: 'runc' }, 'CONTAINER');
     const podId = await cri.runPodSandbox(sandbox, PROXRUN_HANDLER);
     try {
@@ -384,6 +384,7 @@ describe('CRI: pods through containerd\'s CRI plugin with proxrun as a runtime h
       await assert.rejects(cri.startContainer(second), (error: unknown) => {
         assert.ok(error instanceof CriError, String(error));
         assert.match(error.details, refusal);
+        t.diagnostic(error.details);
         return true;
       });
       const status = await cri.containerStatus(second);
@@ -402,12 +403,13 @@ describe('CRI: pods through containerd\'s CRI plugin with proxrun as a runtime h
     assert.deepEqual(readRoot(containerd.runtimeRoot(PROXRUN_HANDLER)), []);
   });
 
-  test('a proxmox-vm pod is refused at RunPodSandbox with one line naming the annotation, and nothing is left', async () => {
+  test('a proxmox-vm pod is refused at RunPodSandbox with one line naming the annotation, and nothing is left', async (t) => {
     const sandbox = await podConfig('vm-pod', { [BACKEND_ANNOTATION]: 'proxmox-vm' }, 'CONTAINER');
     await assert.rejects(cri.runPodSandbox(sandbox, PROXRUN_HANDLER), (error: unknown) => {
       assert.ok(error instanceof CriError, String(error));
       assert.match(error.details, /config\.json: \/annotations\/io\.proxrun\.backend: proxmox-vm cannot run a Kubernetes pod: /);
       assert.ok(!error.details.includes('\n'), `more than one line: ${error.details}`);
+      t.diagnostic(error.details);
       return true;
     });
     assert.deepEqual((await cri.listPodSandboxes()).map((pod) => pod.metadata.name), []);

@@ -69,7 +69,7 @@ describe('proxmox-lxc create from another network namespace than the CT\'s', { t
     assert.deepEqual(destroyed, [], 'CTs were left in the simulator');
   });
 
-  test('create names the cause, one line in stderr and in the log, and leaves nothing', async () => {
+  test('create names the cause, one line in stderr and in the log, and leaves nothing', async (t) => {
     const root = path.join(work, 'root');
     const log = path.join(work, 'log.json');
     const bundle = await makeBundle(path.join(work, 'bundle'), {
@@ -85,6 +85,7 @@ describe('proxmox-lxc create from another network namespace than the CT\'s', { t
     // here is proxrun's; proxrun's error is the last line, and the only one in the log.
     const lines = result.stderr.trimEnd().split('\n');
     assert.match(lines.at(-1) ?? '', cause);
+    t.diagnostic(lines.at(-1) ?? '');
     assert.ok(!result.stderr.includes('ended before it was ready'), result.stderr);
     const logged = fs.readFileSync(log, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { level: string; msg: string });
     assert.equal(logged.length, 1, JSON.stringify(logged));
