@@ -250,25 +250,26 @@ describe('CRI: pods through containerd\'s CRI plugin with proxrun as a runtime h
       assert.equal(proxrunBackendOf(server), undefined, 'the reference pod must not go through proxrun');
     }
 
-    const hostnames = [(await exec(server, ['hostname'])).stdout.trim(), (await exec(client, ['hostname'])).stdout.trim()];
-    const sharedWithPause: Record<string, boolean[]> = {};
-    for (const type of ['net', 'ipc', 'uts', 'pid']) {
-      const pauseNs = nsLink(pausePid, type);
-      const seen: boolean[] = [];
-      for (const id of running) {
-        const link = (await exec(id, ['readlink', `/proc/self/ns/${type}`])).stdout.trim();
+    // One exec per container: its hostname, its namespaces, and its eth0 addresses.
+    const NS_TYPES = ['net', 'ipc', 'uts', 'pid'];
+    const probe = `hostname; for t in ${NS_TYPES.join(' ')}; do readlink /proc/self/ns/$t; done; ip -4 -o addr show dev eth0`;
+    const hostnames: string[] = [];
+    const sharedWithPause: Record<string, boolean[]> = Object.fromEntries(NS_TYPES.map((type) => [type, []]));
+    const podIpOnEth0: boolean[] = [];
+    for (const id of running) {
+      const seen = await exec(id, ['sh', '-c', probe]);
+      assert.equal(seen.exitCode, 0, JSON.stringify(seen));
+      const [hostname = '', ...rest] = seen.stdout.split('\n');
+      hostnames.push(hostname);
+      NS_TYPES.forEach((type, n) => {
+        const link = rest[n] ?? '';
         assert.match(link, new RegExp(`^${type}:\\[\\d+\\]$`));
-        seen.push(link === pauseNs);
-      }
-      sharedWithPause[type] = seen;
+        sharedWithPause[type]?.push(link === nsLink(pausePid, type));
+      });
+      podIpOnEth0.push(rest.slice(NS_TYPES.length).join('\n').includes(` inet ${podIp}/`));
     }
     const lonerPidNsIsOwn = nsLink(pids[3] ?? 0, 'pid') !== nsLink(pausePid, 'pid') && nsLink(pids[3] ?? 0, 'pid') !== nsLink(process.pid, 'pid');
 
-    const podIpOnEth0: boolean[] = [];
-    for (const id of [server, client]) {
-      const addr = await exec(id, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
-      podIpOnEth0.push(addr.exitCode === 0 && addr.stdout.includes(` inet ${podIp}/`));
-    }
     const localhost = await pollFor(async () => {
       const reply = await exec(client, ['nc', '-w', '5', '127.0.0.1', '8080']);
       return reply.stdout === '' ? undefined : reply.stdout;
@@ -324,7 +325,7 @@ describe('CRI: pods through containerd\'s CRI plugin with proxrun as a runtime h
 
   /** What every pod must show, whatever runs it. */
   function assertPodContract(seen: PodObservation, slug: string): void {
-    assert.deepEqual(seen.hostnames, [`host-${slug}`, `host-${slug}`], 'the containers share the pod hostname');
+    assert.deepEqual(seen.hostnames, [`host-${slug}`, `host-${slug}`, `host-${slug}`], 'the containers share the pod hostname');
     assert.deepEqual(seen.sharedWithPause, {
       net: [true, true, true],
       ipc: [true, true, true],
@@ -332,7 +333,7 @@ describe('CRI: pods through containerd\'s CRI plugin with proxrun as a runtime h
       pid: [true, true, false],
     }, 'namespaces shared with the pod sandbox (server, client, loner)');
     assert.equal(seen.lonerPidNsIsOwn, true, 'the loner has a pid namespace of its own');
-    assert.deepEqual(seen.podIpOnEth0, [true, true], 'the pod IP is on eth0 in every container');
+    assert.deepEqual(seen.podIpOnEth0, [true, true, true], 'the pod IP is on eth0 in every container');
     assert.equal(seen.localhost, 'pong\n', 'the client reaches the server over localhost');
     assert.equal(seen.sharedPsSeesOthers, true, 'with a shared pid namespace the client sees the sandbox and the server');
     assert.equal(seen.lonerPsSeesOthers, false, 'without it the loner sees neither');

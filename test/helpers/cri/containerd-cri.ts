@@ -200,6 +200,14 @@ export async function startCriContainerd(options: StartCriContainerdOptions): Pr
           await cri.removePodSandbox(pod.id).catch(() => undefined);
         }
       } catch { /* containerd no longer answers: the sweep below still runs */ }
+      // A removed pod's shim exits on its own shortly after; give it that time before counting leftovers.
+      const shimsLeft = async (): Promise<boolean> =>
+        (await processesMentioning(address)).some((proc) => (proc.argv[0] ?? '').includes('containerd-shim'));
+      if (pods.length > 0) {
+        await pollFor(async () => ((await shimsLeft()) ? undefined : true), {
+          timeoutMs: 10_000, intervalMs: 100, description: 'the removed pods\' shims to exit',
+        }).catch(() => undefined);
+      }
     }
     cri?.close();
     // A private mount namespace (hideCgroup2) is visible only through containerd's own /proc entry.
