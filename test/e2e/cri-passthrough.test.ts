@@ -23,7 +23,7 @@ import { CriError, type ContainerConfig, type CriClient, type NamespaceMode, typ
 import { startCriContainerd, type CriContainerd } from '../helpers/cri/containerd-cri.js';
 import { BUSYBOX_IMAGE, PAUSE_IMAGE, importTestImages } from '../helpers/cri/images.js';
 import { backendsHolding } from './backend-evidence.js';
-import { BACKEND_ANNOTATION, requireE2eEnvironment, runtimeUnderTest, type PassthroughBackend } from './e2e-settings.js';
+import { BACKEND_ANNOTATION, backendsUnderTest, requireE2eEnvironment, runtimeUnderTest, type PassthroughBackend } from './e2e-settings.js';
 
 /** The handler whose binary is proxrun, and the reference handler whose binary is runc itself. */
 const PROXRUN_HANDLER = 'proxrun';
@@ -37,10 +37,8 @@ interface Variant {
 }
 
 const REFERENCE: Variant = { label: 'runc itself', handler: RUNC_HANDLER };
-const THROUGH_PROXRUN: readonly Variant[] = [
-  { label: 'proxrun → runc', handler: PROXRUN_HANDLER, backend: 'runc' },
-  { label: 'proxrun → crun', handler: PROXRUN_HANDLER, backend: 'crun' },
-];
+/** The pass-through backends under test (PROXRUN_E2E_BACKENDS, default runc and crun), each through proxrun. */
+const THROUGH_PROXRUN: readonly Variant[] = backendsUnderTest().map((backend) => ({ label: `proxrun → ${backend}`, handler: PROXRUN_HANDLER, backend }));
 
 /** The server traps the stop signal, says so, keeps running, and is then killed by SIGKILL. */
 const SERVER_SCRIPT = [
@@ -140,7 +138,7 @@ describe('CRI: pods through containerd\'s CRI plugin with proxrun as a runtime h
       ],
       sandboxImage: PAUSE_IMAGE,
       // crun refuses hybrid hosts (docs/passthrough.md); runc runs the same either way.
-      hideCgroup2: isHybridCgroup(),
+      hideCgroup2: isHybridCgroup() && THROUGH_PROXRUN.some((variant) => variant.backend === 'crun'),
     });
     cri = containerd.cri;
     await importTestImages(containerd);
