@@ -205,18 +205,21 @@ export async function runCell(target: MatrixTarget, step: MatrixStep, mode: Matr
       void run.exited.then((code) => {
         ended = code;
       });
-      await pollFor(() => {
-        if (ended !== undefined) throw new Error(`proxrun ${step.phase} ended (${String(ended)}) before reaching ${step.match}: ${fs.readFileSync(run.stderrFile, 'utf8')}`);
-        return sim.faultRules().length === 0 ? true : undefined;
-      }, { timeoutMs: 300_000, description: `proxrun ${step.phase} reaching ${step.match}` });
-      const task = /^task (\S+)$/.exec(step.match)?.[1];
-      if (task !== undefined && target.transport === 'api') {
-        await pollFor(() => (inflightTasks(target.root, id).some((upid) => upid.split(':')[5] === task) ? true : undefined), {
-          timeoutMs: 60_000,
-          description: `proxrun recording the ${task} task it waits for`,
-        });
+      try {
+        await pollFor(() => {
+          if (ended !== undefined) throw new Error(`proxrun ${step.phase} ended (${String(ended)}) before reaching ${step.match}: ${fs.readFileSync(run.stderrFile, 'utf8')}`);
+          return sim.faultRules().length === 0 ? true : undefined;
+        }, { timeoutMs: 300_000, description: `proxrun ${step.phase} reaching ${step.match}` });
+        const task = /^task (\S+)$/.exec(step.match)?.[1];
+        if (task !== undefined && target.transport === 'api') {
+          await pollFor(() => (inflightTasks(target.root, id).some((upid) => upid.split(':')[5] === task) ? true : undefined), {
+            timeoutMs: 60_000,
+            description: `proxrun recording the ${task} task it waits for`,
+          });
+        }
+      } finally {
+        if (ended === undefined) process.kill(run.pid, 'SIGKILL');
       }
-      process.kill(run.pid, 'SIGKILL');
       assert.equal(await run.exited, null, 'proxrun was killed while the step hung');
     } else {
       fault(mode);

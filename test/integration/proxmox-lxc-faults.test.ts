@@ -203,10 +203,13 @@ describe('proxmox-lxc under Proxmox faults', { timeout: 900_000 }, () => {
       const dir = await bundle(id, ['true']);
       sim.fault(['--match', match, '--mode', 'hang', '--count', '1']);
       const run = spawnProxrun(root, ['create', '--bundle', dir, id], path.join(work, `${id}.out`), env);
-      await pollFor(() => (sim.faultRules().length === 0 ? true : undefined), { timeoutMs: 60_000, description: `proxrun reaching ${match}` });
-      // What is in flight is recorded before proxrun waits on it; wait for that record, then kill.
-      await pollFor(() => ((readRecord(id).inflight ?? []).some((c) => c.kind === inflight) ? true : undefined), { timeoutMs: 30_000, description: `the ${inflight} in flight recorded` });
-      process.kill(run.pid, 'SIGKILL');
+      try {
+        await pollFor(() => (sim.faultRules().length === 0 ? true : undefined), { timeoutMs: 60_000, description: `proxrun reaching ${match}` });
+        // What is in flight is recorded before proxrun waits on it; wait for that record, then kill.
+        await pollFor(() => ((readRecord(id).inflight ?? []).some((c) => c.kind === inflight) ? true : undefined), { timeoutMs: 30_000, description: `the ${inflight} in flight recorded` });
+      } finally {
+        process.kill(run.pid, 'SIGKILL');
+      }
       assert.equal(await run.exited, null, 'proxrun was killed');
       const record = readRecord(id);
       assert.equal(record.creating, true);
