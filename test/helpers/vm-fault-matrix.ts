@@ -1,7 +1,8 @@
 /**
- * The proxmox-vm fault matrix (see fault-matrix.ts), registered in three test files so that each
- * stays within the test runner's ten minutes per file while every VM a delete cell needs boots
- * under TCG: create (all four modes), delete with error and hang, delete with drop and SIGKILL.
+ * The proxmox-vm fault matrix (see fault-matrix.ts), registered in four test files so that each
+ * stays within the test runner's ten minutes per file while VMs boot under TCG on a busy machine:
+ * create with error and hang, create with drop and SIGKILL, delete with error and hang, delete
+ * with drop and SIGKILL.
  * Each file has one simulator (real QEMU under TCG) for all its cells, a bind-mounted folder so
  * that a directory mapping and virtiofsd are part of every create and delete, and first a clean
  * create, start and delete that finds the steps. After each cell `delete --force` must leave no
