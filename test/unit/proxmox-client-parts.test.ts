@@ -9,6 +9,7 @@ import { cliErrorDetail, cliOptions } from '../../src/proxmox/cli-run.js';
 import { encodeParams, errorDetail } from '../../src/proxmox/api-request.js';
 import { readTokenSecret } from '../../src/proxmox/token-secret.js';
 import { apiBaseUrl, createProxmoxClient } from '../../src/proxmox/index.js';
+import { isRefusedRequest } from '../../src/proxmox/step.js';
 import { checkVmidRange, isVmidTaken } from '../../src/proxmox/vmid.js';
 import { checkUploadName } from '../../src/proxmox/upload-name.js';
 
@@ -113,4 +114,13 @@ test('upload names must be one safe name with the right extension', () => {
   checkUploadName('vztmpl', 'x.tar.zst');
   assert.throws(() => checkUploadName('vztmpl', '../x.tar'), /filename "..\/x.tar" must be one name/);
   assert.throws(() => checkUploadName('vztmpl', 'x.qcow2'), /wrong extension for content vztmpl/);
+});
+
+test('a request Proxmox refused (HTTP 4xx) did nothing; a server error, a timeout or a failed task may have', () => {
+  assert.equal(isRefusedRequest(new ProxmoxError('upload x.tar', 'authentication failure', 401)), true);
+  assert.equal(isRefusedRequest(new ProxmoxError('upload x.tar', 'storage: bad', 400)), true);
+  assert.equal(isRefusedRequest(new ProxmoxError('upload x.tar', 'internal error', 500)), false);
+  assert.equal(isRefusedRequest(new ProxmoxError('upload x.tar', 'timed out after 3 s')), false);
+  assert.equal(isRefusedRequest(new ProxmoxError('create CT 100', 'unable to create CT', 255)), false, 'a CLI exit code is no HTTP status');
+  assert.equal(isRefusedRequest(new Error('upload x.tar: 401')), false);
 });

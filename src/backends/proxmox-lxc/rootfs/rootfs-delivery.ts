@@ -20,7 +20,7 @@ import type { CreateRequest } from '../../../runtime/backend.js';
 import { baseTemplateName, uploadBaseTemplate } from './base-template.js';
 import type { LxcContainerData } from '../container-data.js';
 import type { CtPlan } from '../translate/ct-plan.js';
-import { step } from '../../../proxmox/step.js';
+import { isRefusedRequest, step } from '../../../proxmox/step.js';
 import type { PveOps } from '../pve-ops.js';
 import { buildOciArchive } from './rootfs-archive.js';
 import { copyRootfs } from './rootfs-copy.js';
@@ -63,7 +63,19 @@ async function createFromTemplate(inputs: DeliveryInputs, templateName: string, 
   data.templateStorage = settings.templateStorage;
   data.templateVolid = `${settings.templateStorage}:vztmpl/${templateName}`;
   save();
-  const templateVolid = await step('upload template', upload);
+  let templateVolid: string;
+  try {
+    templateVolid = await step('upload template', upload);
+  } catch (err) {
+    // Proxmox refused the upload itself (401, 403, 400): nothing was stored, and the clean-up need
+    // not ask it (perhaps with the very token it refused). Anything else may have stored it.
+    if (isRefusedRequest(err)) {
+      delete data.templateVolid;
+      delete data.templateStorage;
+      save();
+    }
+    throw err;
+  }
   const params = { ...plan.createParams, ostemplate: templateVolid, rootfs: `${rootfs}${plan.readonlyRoot ? ',ro=1' : ''}` };
   const vmid = await step('create CT', () =>
     allocateAndCreate(ops, settings.vmidRange, async (id) => {
