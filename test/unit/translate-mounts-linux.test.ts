@@ -58,7 +58,6 @@ describe('translateSpec: linux namespaces, sysctl, paths and the rest', () => {
     ['a net sysctl', { sysctl: { 'net.ipv4.ping_group_range': '0 0' } }, [{ path: '/linux/sysctl/net.ipv4.ping_group_range', message: 'Proxmox allows only the IPC-namespaced sysctls (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue) as raw keys' }]],
     ['an extra masked path', { maskedPaths: ['/proc/kcore', '/etc/secret'] }, [{ path: '/linux/maskedPaths/1', message: 'masked path /etc/secret is not one the proxmox-lxc container already protects' }]],
     ['an extra read-only path', { readonlyPaths: ['/proc/sys', '/data'] }, [{ path: '/linux/readonlyPaths/1', message: 'read-only path /data is not one the proxmox-lxc container already protects' }]],
-    ['seccomp', { seccomp: { defaultAction: 'SCMP_ACT_ALLOW' } }, [{ path: '/linux/seccomp', message: 'seccomp profiles are not supported by the proxmox-lxc backend' }]],
     ['rootfsPropagation', { rootfsPropagation: 'shared' }, [{ path: '/linux/rootfsPropagation', message: 'rootfs propagation is not supported by the proxmox-lxc backend' }]],
     ['personality', { personality: { domain: 'LINUX32' } }, [{ path: '/linux/personality', message: 'personality is not supported by the proxmox-lxc backend' }]],
   ];

@@ -18,10 +18,13 @@ import { createContainer } from './create-container.js';
 import type { TranslateResult } from './ct-plan.js';
 import { destroyContainer } from './destroy-container.js';
 import { EXEC_RUNTIME_FAILURE, execAttached, execDetached } from './exec.js';
+import { execCommand } from './exec-command.js';
 import { resolveExecProcess } from './exec-process.js';
 import { hookStateJson } from './hook-state.js';
 import { pidInOwnNamespace, runStartContainerHooks, startContainerHooksEntry, startContainerHooksOf } from './container-hooks.js';
 import { SUPPORTED_MOUNT_OPTIONS } from './translate-mounts.js';
+import { SECCOMP_ACTIONS, SECCOMP_ARCHES, SECCOMP_FLAGS, SECCOMP_OPERATORS } from './translate-seccomp.js';
+import { LINUX_CAPABILITIES } from './linux-capabilities.js';
 import { runHooks } from '../../oci/hooks.js';
 import { cgroupDirOf, cgroupPids, initPid } from './lxc-local.js';
 import { signalMonitor } from './monitor-process.js';
@@ -30,9 +33,11 @@ import { freezeCt, thawCt } from './pause.js';
 import { applyOomScoreAdj, processOptionsEntry, processOptionsOf } from './process-options.js';
 import { resourcesToCtParams } from './update-resources.js';
 import { translateSpec } from './translate.js';
+import { hostSecurity } from './host-security.js';
 import { resolveSettings, type LxcBackendSettings } from './settings.js';
 
 const SIGKILL = 9;
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export function createProxmoxLxcBackend(): Backend {
   return new ProxmoxLxcBackend();
@@ -45,7 +50,7 @@ function settingsOrThrow(ctx: BackendContext): LxcBackendSettings {
 }
 
 function translate(spec: Spec, id: string, ctx: BackendContext, settings: LxcBackendSettings | undefined): TranslateResult {
-  return translateSpec(spec, { containerId: id, lenient: ctx.config.lenient === true, storage: settings?.storage ?? 'local' });
+  return translateSpec(spec, { containerId: id, lenient: ctx.config.lenient === true, storage: settings?.storage ?? 'local', hostSecurity: hostSecurity() });
 }
 
 class ProxmoxLxcBackend implements Backend {
@@ -90,7 +95,7 @@ class ProxmoxLxcBackend implements Backend {
       // The init waits at its gate: what it sets now, the app inherits.
       if (options.oomScoreAdj !== undefined) await applyOomScoreAdj(pid, options.oomScoreAdj);
       await this.startContainerHooks(record, data, pid, settings, ctx);
-      await releaseStart(data.monitorDir ?? '', { noNewPrivileges: options.noNewPrivileges });
+      await releaseStart(data.monitorDir ?? '');
     } catch (err) {
       throw new RuntimeError('Backend', `proxmox-lxc start: ${(err as Error).message}`);
     }
@@ -180,9 +185,9 @@ class ProxmoxLxcBackend implements Backend {
     const data = this.data(record, ctx);
     const { status } = await containerStatus(data, settings.lxcPath, ctx.containerDir);
     if (status !== 'running' || data.vmid === undefined) throw new RuntimeError('NotRunning', 'container not running', EXEC_RUNTIME_FAILURE);
-    const target = { lxcPath: settings.lxcPath, vmid: data.vmid };
-    if (!req.detach) return execAttached(target, proc);
-    await execDetached(target, proc, req.pidFile);
+    const command = execCommand(settings.lxcPath, data.vmid, proc, processOptionsOf(record.backendData), process.env.PATH ?? DEFAULT_PATH);
+    if (!req.detach) return execAttached(command);
+    await execDetached(command, req.pidFile);
     return 0;
   }
 
@@ -223,14 +228,31 @@ class ProxmoxLxcBackend implements Backend {
     }
   }
 
-  /** Fixed at build time, as features.md asks: the hooks this backend runs (createContainer and startContainer inside the CT). */
+  /**
+   * Fixed at build time, as features.md asks: the hooks this backend runs (createContainer and
+   * startContainer inside the CT), the capabilities and the seccomp actions, operators,
+   * architectures and flags the in-CT launcher applies (SCMP_ACT_NOTIFY is refused).
+   */
   async features(_ctx: BackendContext): Promise<Record<string, unknown> | null> {
+    const sorted = (names: Iterable<string>): string[] => [...names].sort();
     return {
       ociVersionMin: '1.0.0',
       ociVersionMax: '1.3.0',
       hooks: ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'],
       mountOptions: [...SUPPORTED_MOUNT_OPTIONS],
-      linux: { namespaces: ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup', 'user'], seccomp: { enabled: false }, apparmor: { enabled: true } },
+      linux: {
+        namespaces: ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup', 'user'],
+        capabilities: [...LINUX_CAPABILITIES],
+        seccomp: {
+          enabled: true,
+          actions: sorted(Object.keys(SECCOMP_ACTIONS)),
+          operators: sorted(Object.keys(SECCOMP_OPERATORS)),
+          archs: sorted(Object.keys(SECCOMP_ARCHES)),
+          knownFlags: ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW', 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'],
+          supportedFlags: sorted(Object.keys(SECCOMP_FLAGS)),
+        },
+        apparmor: { enabled: true },
+      },
     };
   }
 }
