@@ -28,7 +28,7 @@
  * foreground (default dispositions again) and writes the app's `$?` after it.
  */
 import { inContainer } from './layout.js';
-import { quoteShellWord } from './shell-quote.js';
+import { quoteShellWord } from '../lib/shell-quote.js';
 import { FORWARDED_SIGNALS, PRE_START_TRAPPED_SIGNALS } from './signals.js';
 
 export interface InitScriptOptions {

@@ -5,10 +5,10 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { translateSeccomp } from '../../src/backends/proxmox-lxc/translate-seccomp.js';
-import { Findings } from '../../src/backends/proxmox-lxc/translate-findings.js';
+import { translateSeccomp } from '../../src/backends/proxmox-lxc/translate/translate-seccomp.js';
+import { Findings } from '../../src/backends/shared/findings.js';
 import type { LinuxSeccomp } from '../../src/oci/spec.js';
-import { translateSpec } from '../../src/backends/proxmox-lxc/translate.js';
+import { translateSpec } from '../../src/backends/proxmox-lxc/translate/translate.js';
 import { renderLaunchInput } from '../../src/monitor/index.js';
 import { OPTIONS, withSpec } from './translate-helpers.js';
 

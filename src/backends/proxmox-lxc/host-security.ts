@@ -5,7 +5,7 @@
  * Translation gets the answer as a fact, so it stays pure.
  */
 import fs from 'node:fs';
-import type { HostSecurity } from './translate-process.js';
+import type { HostSecurity } from './translate/translate-process.js';
 
 export function hostSecurity(): HostSecurity {
   let apparmor = false;

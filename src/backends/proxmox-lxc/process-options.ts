@@ -8,7 +8,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import type { LinuxSeccomp, Rlimit } from '../../oci/spec.js';
-import type { CtPlan } from './ct-plan.js';
+import type { CtPlan } from './translate/ct-plan.js';
 
 export interface ProcessOptions {
   readonly oomScoreAdj?: number;

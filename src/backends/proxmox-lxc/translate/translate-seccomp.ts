@@ -9,10 +9,10 @@
  * blocked. Refused by name: SCMP_ACT_NOTIFY (the listener fd would have to reach an agent's socket
  * on the host from inside the CT) and SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (only for NOTIFY).
  */
-import type { LaunchSeccomp, LaunchSeccompRule } from '../../monitor/index.js';
-import { joinPointer } from '../../oci/problems.js';
-import type { LinuxSeccomp } from '../../oci/spec.js';
-import type { Findings } from './translate-findings.js';
+import type { LaunchSeccomp, LaunchSeccompRule } from '../../../monitor/index.js';
+import { joinPointer } from '../../../oci/problems.js';
+import type { LinuxSeccomp } from '../../../oci/spec.js';
+import type { Findings } from '../../shared/findings.js';
 
 const EPERM = 1;
 const ENOSYS = 38;

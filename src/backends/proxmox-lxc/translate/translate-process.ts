@@ -4,10 +4,11 @@
  * what LXC applies to the container's init (rlimits, the CT's bounding set, the AppArmor
  * profile). The CT's init runs as the CT's root; the launcher switches to process.user.
  */
-import type { LaunchCapabilities, LaunchSpec, MonitoredProcess } from '../../monitor/index.js';
-import { joinPointer } from '../../oci/problems.js';
-import type { Capabilities, Process, Rlimit } from '../../oci/spec.js';
-import { Findings, hasControlCharacter } from './translate-findings.js';
+import type { LaunchCapabilities, LaunchSpec, MonitoredProcess } from '../../../monitor/index.js';
+import { joinPointer } from '../../../oci/problems.js';
+import type { Capabilities, Process, Rlimit } from '../../../oci/spec.js';
+import { Findings } from '../../shared/findings.js';
+import { hasControlCharacter } from '../../../proxmox/conf-file.js';
 import { capabilityBit, LAUNCHER_CAPABILITIES, lxcCapabilityName } from './linux-capabilities.js';
 
 /** Which Linux security modules the host runs (the backend reads /sys; translation stays pure). */

@@ -9,15 +9,15 @@
  * `prlimit` and the container's oomScoreAdj with `choom`, both of which exec lxc-attach in place.
  * Pure: it only builds argv and environment.
  */
-import { IN_CONTAINER_DIR, launchEnvironment, renderLaunchInput, type LaunchSpec } from '../../monitor/index.js';
-import type { Rlimit } from '../../oci/spec.js';
-import { errUnsupported } from '../../runtime/errors.js';
+import { IN_CONTAINER_DIR, launchEnvironment, renderLaunchInput, type LaunchSpec } from '../../../monitor/index.js';
+import type { Rlimit } from '../../../oci/spec.js';
+import { errUnsupported } from '../../../runtime/errors.js';
 import type { ExecProcess } from './exec-process.js';
-import { capabilityBit } from './linux-capabilities.js';
-import type { ProcessOptions } from './process-options.js';
-import { Findings } from './translate-findings.js';
-import { RLIMIT_NAMES, rlimitValue } from './translate-process.js';
-import { translateSeccomp } from './translate-seccomp.js';
+import { capabilityBit } from '../translate/linux-capabilities.js';
+import type { ProcessOptions } from '../process-options.js';
+import { Findings } from '../../shared/findings.js';
+import { RLIMIT_NAMES, rlimitValue } from '../translate/translate-process.js';
+import { translateSeccomp } from '../translate/translate-seccomp.js';
 
 /** runc exec exits 255 when it cannot start the process (any launch failure, a missing program too). */
 export const EXEC_LAUNCH_FAILURE = 255;

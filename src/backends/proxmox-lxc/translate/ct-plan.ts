@@ -1,7 +1,7 @@
-import type { LaunchSpec, MonitoredProcess } from '../../monitor/index.js';
-import type { Problem } from '../../oci/problems.js';
-import type { LinuxSeccomp, Rlimit } from '../../oci/spec.js';
-import type { PveParams } from '../../proxmox/client.js';
+import type { LaunchSpec, MonitoredProcess } from '../../../monitor/index.js';
+import type { Problem } from '../../../oci/problems.js';
+import type { LinuxSeccomp, Rlimit } from '../../../oci/spec.js';
+import type { PveParams } from '../../../proxmox/client.js';
 import type { HostSecurity } from './translate-process.js';
 
 /**

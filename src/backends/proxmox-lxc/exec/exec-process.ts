@@ -7,10 +7,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Process, Rlimit } from '../../oci/spec.js';
-import type { ExecRequest } from '../../runtime/backend.js';
-import { errInvalidArgument, errUnsupported } from '../../runtime/errors.js';
-import { LINUX_CAPABILITIES } from './linux-capabilities.js';
+import type { Process, Rlimit } from '../../../oci/spec.js';
+import type { ExecRequest } from '../../../runtime/backend.js';
+import { errInvalidArgument, errUnsupported } from '../../../runtime/errors.js';
+import { LINUX_CAPABILITIES } from '../translate/linux-capabilities.js';
 
 export interface ExecCapabilities {
   readonly bounding: readonly string[];
