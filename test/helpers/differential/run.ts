@@ -1,0 +1,74 @@
+/**
+ * Running one bundle to its end under runc and under proxrun's proxmox-lxc backend (on the
+ * simulator), with stdout, stderr and the exit status of its process. runc: `runc run` in a
+ * state root of its own (the status is runc's). proxmox-lxc: `proxrun create` (its monitor keeps
+ * the files it was given as stdout and stderr), `start`, then the status the monitor records when
+ * the process ends, and `delete`; a create that fails is reported with proxrun's stderr.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { describeResult, pollFor, runCommand } from '../exec.js';
+import { proxrun, tempDir } from '../proxrun.js';
+import { proxrunToFiles } from '../pve-sim-env.js';
+
+export interface BundleRun {
+  /** Where it ran (`runc` or `proxmox-lxc`). */
+  readonly runtime: string;
+  /** The process's exit status; undefined when the container could not be created or started. */
+  readonly status: number | undefined;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** `runc run` of a bundle; runc's exit status is the process's (or 1 when runc itself fails). */
+export async function runWithRunc(bundle: string, id: string): Promise<BundleRun> {
+  const root = tempDir('proxrun-diff-runc-');
+  try {
+    const r = await runCommand(['runc', '--root', root, 'run', '--bundle', bundle, id], { timeoutMs: 60_000 });
+    if (r.timedOut) throw new Error(`runc run timed out:\n${describeResult(r)}`);
+    // runc reports its own failures on stderr with level=error; the process's status otherwise.
+    const failed = r.exitCode !== 0 && /level=error/.test(r.stderr) && r.stdout === '';
+    return { runtime: 'runc', status: failed ? undefined : r.exitCode ?? undefined, stdout: r.stdout, stderr: r.stderr };
+  } finally {
+    await runCommand(['runc', '--root', root, 'delete', '--force', id]);
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}
+
+interface RecordFile {
+  backendData?: { monitorDir?: string };
+}
+
+/** create, start, wait for the status the monitor records, delete. `env` carries PROXRUN_CONFIG. */
+export async function runWithProxmoxLxc(bundle: string, id: string, env: NodeJS.ProcessEnv): Promise<BundleRun> {
+  const root = tempDir('proxrun-diff-root-');
+  const out = tempDir('proxrun-diff-out-');
+  try {
+    const created = await proxrunToFiles(root, ['create', '--bundle', bundle, id], out, env);
+    const createErr = fs.readFileSync(created.stderrFile, 'utf8');
+    if (created.exitCode !== 0) return { runtime: 'proxmox-lxc', status: undefined, stdout: '', stderr: createErr };
+    const record = JSON.parse(fs.readFileSync(path.join(root, id, 'state.json'), 'utf8')) as RecordFile;
+    const monitorDir = record.backendData?.monitorDir;
+    if (monitorDir === undefined) throw new Error(`no monitor folder in the record of ${id}`);
+    const started = await proxrun(root, ['start', id], { env });
+    if (started.exitCode !== 0) return { runtime: 'proxmox-lxc', status: undefined, stdout: '', stderr: started.stderr };
+    const statusText = await pollFor(() => {
+      try {
+        return fs.readFileSync(path.join(monitorDir, 'exit-status'), 'utf8');
+      } catch {
+        return undefined;
+      }
+    }, { timeoutMs: 60_000, description: `${id} to end` });
+    return {
+      runtime: 'proxmox-lxc',
+      status: Number(statusText.trim()),
+      stdout: fs.readFileSync(created.stdoutFile, 'utf8'),
+      stderr: fs.readFileSync(created.stderrFile, 'utf8'),
+    };
+  } finally {
+    const deleted = await proxrun(root, ['delete', '--force', id], { env });
+    fs.rmSync(out, { recursive: true, force: true });
+    fs.rmSync(root, { recursive: true, force: true });
+    if (deleted.exitCode !== 0) throw new Error(`proxrun delete --force ${id} failed:\n${describeResult(deleted)}`);
+  }
+}
