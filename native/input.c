@@ -243,6 +243,12 @@ int parse_launch(char *text, struct launch *l, char *err, size_t errlen)
 				if (parse_u64(w[i + 1], 16, UINT64_MAX, sets[i]) != 0)
 					BAD("line %d: bad capability mask", lineno);
 			l->have_caps = 1;
+		} else if (strcmp(w[0], "rlimit") == 0 && n == 4) {
+			uint64_t res, soft, hard;
+			if (parse_u64(w[1], 10, 15, &res) != 0 || parse_u64(w[2], 10, UINT64_MAX, &soft) != 0 || parse_u64(w[3], 10, UINT64_MAX, &hard) != 0)
+				BAD("line %d: bad rlimit", lineno);
+			l->rlimits = xrealloc(l->rlimits, (l->nrlimits + 1) * sizeof *l->rlimits);
+			l->rlimits[l->nrlimits++] = (struct launch_rlimit){ (int)res, soft, hard };
 		} else if (strcmp(w[0], "nnp") == 0 && n == 1) {
 			l->no_new_privs = 1;
 		} else if ((strcmp(w[0], "cwd") == 0 || strcmp(w[0], "env") == 0 || strcmp(w[0], "arg") == 0) && n == 2) {

@@ -40,8 +40,15 @@ struct seccomp_spec {
 	size_t nrules, caprules;
 };
 
+struct launch_rlimit {
+	int resource;
+	uint64_t soft, hard;
+};
+
 struct launch {
 	int fail_notfound, fail_other;
+	struct launch_rlimit *rlimits;
+	size_t nrlimits;
 	uid_t uid;
 	gid_t gid;
 	int have_user;

@@ -2,7 +2,8 @@
  * proxrun-launch: the last step before an app or an exec runs in a proxmox-lxc CT. It runs as the
  * CT's root and does, in runc 1.1's order (libcontainer standard_init_linux.go and
  * setns_init_linux.go, finalizeNamespace and setupUser in init_linux.go):
- *   the environment (populateProcessEnvironment), the umask (container only: finalizeRootfs),
+ *   the environment (populateProcessEnvironment), an exec's rlimits (runc sets them from outside
+ *   before its init runs), the umask (container only: finalizeRootfs),
  *   no_new_privs, seccomp when no_new_privs is off (loading it then needs CAP_SYS_ADMIN, which is
  *   dropped later), fds above 2 marked close-on-exec, chdir (tried before the user switch and
  *   again after it), the bounding set, keep-caps, stdio owned by the user, the supplementary
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -159,6 +161,13 @@ int main(int argc, char **argv)
 
 	struct strlist env = build_env(&l.env);
 	l.env = env;
+
+	/* runc sets rlimits from its parent before the process runs: first here, before seccomp. */
+	for (size_t i = 0; i < l.nrlimits; i++) {
+		struct rlimit lim = { l.rlimits[i].soft, l.rlimits[i].hard };
+		if (setrlimit(l.rlimits[i].resource, &lim) != 0)
+			fail("error setting rlimit type %d: %s", l.rlimits[i].resource, strerror(errno));
+	}
 
 	if (l.have_umask)
 		umask(l.umask);

@@ -46,6 +46,13 @@ export interface LaunchCapabilities {
   readonly ambient: readonly number[];
 }
 
+/** One setrlimit(2): RLIMIT_* number and values (RLIM_INFINITY is 2^64 - 1). */
+export interface LaunchRlimit {
+  readonly resource: number;
+  readonly soft: bigint;
+  readonly hard: bigint;
+}
+
 export interface LaunchSpec {
   /** Exit statuses when the launch fails: program not found, anything else. */
   readonly failStatus: { readonly notFound: number; readonly other: number };
@@ -54,6 +61,11 @@ export interface LaunchSpec {
   readonly additionalGids: readonly number[];
   /** Set for the container's process (runc's init); an exec keeps the umask it inherits. */
   readonly umask?: number;
+  /**
+   * Set first of all (an exec: lxc-attach has just put the container's limits on it; the host
+   * raised the hard limits beforehand so that these are only ever lowered here).
+   */
+  readonly rlimits?: readonly LaunchRlimit[];
   readonly capabilities: LaunchCapabilities;
   readonly noNewPrivileges: boolean;
   readonly cwd: string;
@@ -137,6 +149,12 @@ export function renderLaunchInput(spec: LaunchSpec): string {
   if (spec.umask !== undefined) {
     if (!Number.isInteger(spec.umask) || spec.umask < 0 || spec.umask > 0o777) throw new Error(`umask ${spec.umask} is out of range`);
     lines.push(`umask 0${spec.umask.toString(8)}`);
+  }
+  for (const r of spec.rlimits ?? []) {
+    if (!Number.isInteger(r.resource) || r.resource < 0 || r.resource > 15) throw new Error(`rlimit resource ${r.resource} is out of range`);
+    for (const v of [r.soft, r.hard]) if (v < 0n || v > 0xffffffffffffffffn) throw new Error(`rlimit value ${v} is not a uint64`);
+    if (r.soft > r.hard) throw new Error(`rlimit ${r.resource}: soft ${r.soft} is above hard ${r.hard}`);
+    lines.push(`rlimit ${r.resource} ${r.soft.toString(10)} ${r.hard.toString(10)}`);
   }
   if (spec.noNewPrivileges) lines.push('nnp');
   for (const entry of spec.env) lines.push(`env ${encodeWord(entry)}`);

@@ -3,8 +3,10 @@
  * simulator), with stdout, stderr and the exit status of its process. runc: `runc run` in a
  * state root of its own (the status is runc's). proxmox-lxc: `proxrun create` (its monitor keeps
  * the files it was given as stdout and stderr), `start`, then the status the monitor records when
- * the process ends, and `delete`; a create that fails is reported with proxrun's stderr.
+ * the process ends, and `delete`; a create that fails is reported with proxrun's stderr. For exec,
+ * a container of each is started and a process file is run in it (`runc exec` / `proxrun exec`).
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describeResult, pollFor, runCommand } from '../exec.js';
@@ -71,4 +73,56 @@ export async function runWithProxmoxLxc(bundle: string, id: string, env: NodeJS.
     fs.rmSync(root, { recursive: true, force: true });
     if (deleted.exitCode !== 0) throw new Error(`proxrun delete --force ${id} failed:\n${describeResult(deleted)}`);
   }
+}
+
+/** A running container of each runtime, for exec. */
+export interface ExecTarget {
+  exec(processFile: string): Promise<BundleRun>;
+  stop(): Promise<void>;
+}
+
+/** `runc run --detach` of the bundle (its process should wait, e.g. sleep); exec with `runc exec --process`. */
+export async function startRuncContainer(bundle: string, id: string): Promise<ExecTarget> {
+  const root = tempDir('proxrun-diff-runc-');
+  const started = spawnSync('runc', ['--root', root, 'run', '--detach', '--bundle', bundle, id], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 60_000 });
+  if (started.status !== 0) {
+    fs.rmSync(root, { recursive: true, force: true });
+    throw new Error(`runc run --detach failed: ${started.stderr}`);
+  }
+  return {
+    exec: async (processFile) => {
+      const r = await runCommand(['runc', '--root', root, 'exec', '--process', processFile, id], { timeoutMs: 60_000 });
+      return { runtime: 'runc', status: r.exitCode ?? undefined, stdout: r.stdout, stderr: r.stderr };
+    },
+    stop: async () => {
+      await runCommand(['runc', '--root', root, 'delete', '--force', id]);
+      fs.rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `proxrun create` + `start` of the bundle; exec with `proxrun exec --process`. */
+export async function startProxmoxLxcContainer(bundle: string, id: string, env: NodeJS.ProcessEnv): Promise<ExecTarget> {
+  const root = tempDir('proxrun-diff-root-');
+  const out = tempDir('proxrun-diff-out-');
+  const stop = async (): Promise<void> => {
+    const deleted = await proxrun(root, ['delete', '--force', id], { env });
+    fs.rmSync(out, { recursive: true, force: true });
+    fs.rmSync(root, { recursive: true, force: true });
+    if (deleted.exitCode !== 0) throw new Error(`proxrun delete --force ${id} failed:\n${describeResult(deleted)}`);
+  };
+  const created = await proxrunToFiles(root, ['create', '--bundle', bundle, id], out, env);
+  const started = created.exitCode === 0 ? await proxrun(root, ['start', id], { env }) : undefined;
+  if (started?.exitCode !== 0) {
+    const why = started === undefined ? fs.readFileSync(created.stderrFile, 'utf8') : describeResult(started);
+    await stop();
+    throw new Error(`proxmox-lxc container ${id} did not start: ${why}`);
+  }
+  return {
+    exec: async (processFile) => {
+      const r = await proxrun(root, ['exec', '--process', processFile, id], { env, timeoutMs: 60_000 });
+      return { runtime: 'proxmox-lxc', status: r.exitCode ?? undefined, stdout: r.stdout, stderr: r.stderr };
+    },
+    stop,
+  };
 }
