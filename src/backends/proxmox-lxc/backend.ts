@@ -5,7 +5,7 @@
  * (init pid, cgroup) are read locally, since proxrun runs on the node.
  */
 import { writeFile } from 'node:fs/promises';
-import { releaseStart } from '../../monitor/index.js';
+import { hostIds, PROXMOX_DEFAULT_ID_MAP, releaseStart } from '../../monitor/index.js';
 import type { Problem } from '../../oci/problems.js';
 import type { Spec } from '../../oci/spec.js';
 import type { Backend, BackendContext, BackendStatus, CreateRequest, ExecRequest } from '../../runtime/backend.js';
@@ -17,7 +17,7 @@ import { containerStatus } from './container-status.js';
 import { createContainer } from './create-container.js';
 import type { TranslateResult } from './translate/ct-plan.js';
 import { destroyContainer } from './destroy-container.js';
-import { EXEC_RUNTIME_FAILURE, execAttached, execDetached } from './exec/exec.js';
+import { EXEC_RUNTIME_FAILURE, execAttached, execDetached, handStdioTo } from './exec/exec.js';
 import { execCommand } from './exec/exec-command.js';
 import { resolveExecProcess } from './exec/exec-process.js';
 import { hookStateJson } from './hook-state.js';
@@ -186,7 +186,14 @@ class ProxmoxLxcBackend implements Backend {
     const data = this.data(record, ctx);
     const { status } = await containerStatus(data, settings.lxcPath, ctx.containerDir);
     if (status !== 'running' || data.vmid === undefined) throw new RuntimeError('NotRunning', 'container not running', EXEC_RUNTIME_FAILURE);
-    const command = execCommand(settings.lxcPath, data.vmid, proc, processOptionsOf(record.backendData), process.env.PATH ?? DEFAULT_PATH);
+    const options = processOptionsOf(record.backendData);
+    const command = execCommand(settings.lxcPath, data.vmid, proc, options, process.env.PATH ?? DEFAULT_PATH);
+    // A uid outside the CT's id map has no host uid: the launcher's setuid refuses it.
+    try {
+      handStdioTo(hostIds(proc.uid, proc.gid, options.unprivileged === true ? PROXMOX_DEFAULT_ID_MAP : undefined).uid);
+    } catch {
+      // left to the launcher
+    }
     if (!req.detach) return execAttached(command);
     await execDetached(command, req.pidFile);
     return 0;

@@ -2,7 +2,8 @@
  * The differential probe: a busybox sh script a bundle runs as its process, printing what that
  * process sees of itself, one `key=value` per line: its /proc status (capability sets, seccomp
  * mode and filter count, no_new_privs, ids, groups), every rlimit, umask, hostname, working
- * directory, oom_score_adj, its exact environment and argv (from /proc/$$/environ and cmdline),
+ * directory, oom_score_adj, whether it may reopen its stdout and stderr, its exact environment and
+ * argv (from /proc/$$/environ and cmdline),
  * and the outcome of each check named in its arguments (a syscall the profile may deny, run in a
  * child so that a kill ends only that child). The same probe runs under runc and under
  * proxmox-lxc; compare.ts compares the two reports field by field.
@@ -46,6 +47,8 @@ export const PROBE_SCRIPT = [
   'p hostname "$(cat /proc/sys/kernel/hostname)"',
   'p cwd "$(readlink /proc/$$/cwd)"',
   'p oom_score_adj "$(cat /proc/$$/oom_score_adj)"',
+  // Whether the process may open its own stdout and stderr again (runc hands them to its user).
+  'for fd in 1 2; do if (: >>/proc/$$/fd/$fd) 2>/dev/null; then p "reopen.fd$fd" ok; else p "reopen.fd$fd" denied; fi; done',
   // A process that gained capabilities at execve is not dumpable: its environ is then unreadable even
   // to itself, and the shell's exported variables stand in (the same on every runtime).
   'if [ -r /proc/$$/environ ] && cat /proc/$$/environ >/dev/null 2>&1; then',

@@ -6,11 +6,11 @@
  * the process ends, and `delete`; a create that fails is reported with proxrun's stderr. For exec,
  * a container of each is started and a process file is run in it (`runc exec` / `proxrun exec`).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describeResult, pollFor, runCommand } from '../exec.js';
-import { proxrun, tempDir } from '../proxrun.js';
+import { PROXRUN_BIN, proxrun, tempDir } from '../proxrun.js';
 import { proxrunToFiles } from '../pve-sim-env.js';
 
 export interface BundleRun {
@@ -22,12 +22,42 @@ export interface BundleRun {
   readonly stderr: string;
 }
 
+/**
+ * Runs `argv` with stdout and stderr on files (as an engine gives its runtime pipes or FIFOs, which
+ * the process can open again; Node's own stdio would be sockets, which it cannot).
+ */
+function runToFiles(argv: readonly string[], timeoutMs: number, env: NodeJS.ProcessEnv = process.env): Promise<{ exitCode: number | null; stdout: string; stderr: string; timedOut: boolean }> {
+  const dir = tempDir('proxrun-diff-io-');
+  const outFile = path.join(dir, 'stdout');
+  const errFile = path.join(dir, 'stderr');
+  const out = fs.openSync(outFile, 'w');
+  const err = fs.openSync(errFile, 'w');
+  const [file = 'runc', ...args] = argv;
+  const child = spawn(file, args, { stdio: ['ignore', out, err], env });
+  fs.closeSync(out);
+  fs.closeSync(err);
+  return new Promise((resolve, reject) => {
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      const result = { exitCode: code, stdout: fs.readFileSync(outFile, 'utf8'), stderr: fs.readFileSync(errFile, 'utf8'), timedOut };
+      fs.rmSync(dir, { recursive: true, force: true });
+      resolve(result);
+    });
+  });
+}
+
 /** `runc run` of a bundle; runc's exit status is the process's (or 1 when runc itself fails). */
 export async function runWithRunc(bundle: string, id: string): Promise<BundleRun> {
   const root = tempDir('proxrun-diff-runc-');
   try {
-    const r = await runCommand(['runc', '--root', root, 'run', '--bundle', bundle, id], { timeoutMs: 60_000 });
-    if (r.timedOut) throw new Error(`runc run timed out:\n${describeResult(r)}`);
+    const r = await runToFiles(['runc', '--root', root, 'run', '--bundle', bundle, id], 60_000);
+    if (r.timedOut) throw new Error(`runc run timed out: ${r.stderr}`);
     // runc reports its own failures on stderr with level=error; the process's status otherwise.
     const failed = r.exitCode !== 0 && /level=error/.test(r.stderr) && r.stdout === '';
     return { runtime: 'runc', status: failed ? undefined : r.exitCode ?? undefined, stdout: r.stdout, stderr: r.stderr };
@@ -91,7 +121,7 @@ export async function startRuncContainer(bundle: string, id: string): Promise<Ex
   }
   return {
     exec: async (processFile) => {
-      const r = await runCommand(['runc', '--root', root, 'exec', '--process', processFile, id], { timeoutMs: 60_000 });
+      const r = await runToFiles(['runc', '--root', root, 'exec', '--process', processFile, id], 60_000);
       return { runtime: 'runc', status: r.exitCode ?? undefined, stdout: r.stdout, stderr: r.stderr };
     },
     stop: async () => {
@@ -120,7 +150,7 @@ export async function startProxmoxLxcContainer(bundle: string, id: string, env: 
   }
   return {
     exec: async (processFile) => {
-      const r = await proxrun(root, ['exec', '--process', processFile, id], { env, timeoutMs: 60_000 });
+      const r = await runToFiles([PROXRUN_BIN, '--root', root, 'exec', '--process', processFile, id], 60_000, env);
       return { runtime: 'proxmox-lxc', status: r.exitCode ?? undefined, stdout: r.stdout, stderr: r.stderr };
     },
     stop,

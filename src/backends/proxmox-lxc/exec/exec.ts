@@ -7,6 +7,7 @@
  * which signals it (forwarded to the exec'd process) and reaps it with the exec's status.
  */
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import type { Socket } from 'node:net';
@@ -31,6 +32,31 @@ function statusOf(code: number | null, signal: NodeJS.Signals | null): number {
   if (code !== null) return code;
   const n = signal === null ? undefined : osConstants.signals[signal];
   return n === undefined ? EXEC_RUNTIME_FAILURE : 128 + n;
+}
+
+/**
+ * runc's fixStdioPermissions, done from the host: each of fds 0-2 that is not /dev/null and not
+ * the user's already is given to `uid` (its group kept), so the exec's user can open
+ * /proc/self/fd/N again, as under runc. Inside an unprivileged CT the launcher cannot do it (the
+ * caller's pipes belong to an unmapped host user), so the host does it with the mapped uid.
+ * Errors are ignored as runc ignores them (EINVAL, EPERM, EROFS).
+ */
+export function handStdioTo(uid: number): void {
+  let nullDev: number | undefined;
+  try {
+    nullDev = fs.statSync('/dev/null').rdev;
+  } catch {
+    return;
+  }
+  for (const fd of [0, 1, 2]) {
+    try {
+      const st = fs.fstatSync(fd);
+      if (st.uid === uid || st.rdev === nullDev) continue;
+      fs.fchownSync(fd, uid, st.gid);
+    } catch {
+      // not ours to change
+    }
+  }
 }
 
 /** Runs the exec in the foreground; resolves to its exit status. */
