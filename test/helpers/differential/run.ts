@@ -13,6 +13,9 @@ import { describeResult, pollFor, runCommand } from '../exec.js';
 import { PROXRUN_BIN, proxrun, tempDir } from '../proxrun.js';
 import { proxrunToFiles } from '../pve-sim-env.js';
 
+/** A create makes a CT and copies the rootfs: generous, the test machine is shared. */
+const CREATE_TIMEOUT_MS = 300_000;
+
 export interface BundleRun {
   /** Where it ran (`runc` or `proxmox-lxc`). */
   readonly runtime: string;
@@ -76,7 +79,7 @@ export async function runWithProxmoxLxc(bundle: string, id: string, env: NodeJS.
   const root = tempDir('proxrun-diff-root-');
   const out = tempDir('proxrun-diff-out-');
   try {
-    const created = await proxrunToFiles(root, ['create', '--bundle', bundle, id], out, env);
+    const created = await proxrunToFiles(root, ['create', '--bundle', bundle, id], out, env, CREATE_TIMEOUT_MS);
     const createErr = fs.readFileSync(created.stderrFile, 'utf8');
     if (created.exitCode !== 0) return { runtime: 'proxmox-lxc', status: undefined, stdout: '', stderr: createErr };
     const record = JSON.parse(fs.readFileSync(path.join(root, id, 'state.json'), 'utf8')) as RecordFile;
@@ -141,7 +144,7 @@ export async function startProxmoxLxcContainer(bundle: string, id: string, env: 
     fs.rmSync(root, { recursive: true, force: true });
     if (deleted.exitCode !== 0) throw new Error(`proxrun delete --force ${id} failed:\n${describeResult(deleted)}`);
   };
-  const created = await proxrunToFiles(root, ['create', '--bundle', bundle, id], out, env);
+  const created = await proxrunToFiles(root, ['create', '--bundle', bundle, id], out, env, CREATE_TIMEOUT_MS);
   const started = created.exitCode === 0 ? await proxrun(root, ['start', id], { env }) : undefined;
   if (started?.exitCode !== 0) {
     const why = started === undefined ? fs.readFileSync(created.stderrFile, 'utf8') : describeResult(started);
