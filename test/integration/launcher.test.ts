@@ -248,6 +248,19 @@ describe('the launcher', { timeout: 120_000 }, () => {
     assert.equal(noStub.stdout, `${NR.quotactl_fd}:1\n${NR.futex_waitv}:1\nran\n`, 'without the stub both get the default errno');
   });
 
+  it('loads with seccomp(2) and the filter flags when the profile has flags (LOG, SPEC_ALLOW; TSYNC needs nothing)', () => {
+    const profile = { defaultAction: 'SCMP_ACT_ALLOW', flags: ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW'], syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }] };
+    const sc = seccomp(profile);
+    assert.equal(sc.flags, 6);
+    const r = launch({ ...base(perl('mkdir("/tmp/l-$$") ? print "made\\n" : print "$!\\n"')), seccomp: sc });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'Operation not permitted\n');
+    // A flag the kernel does not know makes seccomp(2) fail: the flags really reach it.
+    const bad = launch({ ...base(['true']), seccomp: { ...sc, flags: 1 << 30 } });
+    assert.equal(bad.status, 126);
+    assert.match(bad.stderr, /error loading seccomp filter into kernel: Invalid argument/);
+  });
+
   it('skips syscall names libseccomp does not know, as runc does', () => {
     const r = launch({ ...base(perl('mkdir("/tmp/l-$$") ? print "made\\n" : print "$!\\n"')), seccomp: seccomp({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['no_such_syscall', 'mkdir'], action: 'SCMP_ACT_ERRNO' }] }) });
     assert.equal(r.status, 0, r.stderr);
