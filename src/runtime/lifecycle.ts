@@ -235,9 +235,10 @@ export class Runtime {
     await this.store.withLock(id, async () => {
       const record = this.store.tryRead(id);
       if (!record) {
-        // A directory without a record is what a create killed half-way leaves.
-        if (force) this.store.remove(id);
-        else throw errNotExist();
+        // A directory without a record is what a create killed before its first record leaves. A
+        // folder holding anything else is not a container's (a --root shared with other folders): kept.
+        if (!force) throw errNotExist();
+        if (!this.store.removeUnrecorded(id)) await logDebug('delete --force: not a container folder, left as it is', { id });
         return;
       }
       const backend = await this.backendFor(record);
@@ -292,7 +293,14 @@ export class Runtime {
   async list(): Promise<OciState[]> {
     const states: OciState[] = [];
     for (const id of this.store.list()) {
-      const record = this.store.tryRead(id);
+      // A folder that is not proxrun's own (a shared --root) is skipped, not fatal to the listing.
+      const record = (() => {
+        try {
+          return this.store.tryRead(id);
+        } catch {
+          return undefined;
+        }
+      })();
       if (!record) continue;
       states.push(buildState(record, await this.status(record)));
     }
