@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PROXMOX_DEFAULT_ID_MAP, reachableBindEntries } from '../../src/monitor/index.js';
-import { copyFilesIntoImage } from '../../src/backends/proxmox-vm/image-files.js';
+import { copyFilesIntoImage } from '../../src/backends/proxmox-vm/rootfs/image-files.js';
 import { requireCommands, requireRoot } from '../helpers/host-setup.js';
 
 /** Runs `cat FILE` as host uid/gid `ids` with no supplementary groups; true when it printed the content. */

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_ROOT } from '../../src/cli/parse.js';
-import { EXEC_RUN_DIR } from '../../src/backends/proxmox-lxc/exec.js';
+import { EXEC_RUN_DIR } from '../../src/backends/proxmox-lxc/exec/exec.js';
 import { VM_RUN_BASE } from '../../src/backends/proxmox-vm/settings.js';
 import { assertTrustedDir, ensureTrustedDir, PRIVATE_RUN_DIR } from '../../src/proxmox/private-dir.js';
 import { DEFAULT_VMID_LOCK_FILE } from '../../src/proxmox/vmid.js';

@@ -7,9 +7,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ProxmoxError } from '../../proxmox/client.js';
-import { volumePath } from './pve-ops.js';
-import type { LxcBackendSettings } from './settings.js';
+import { ProxmoxError } from '../../../proxmox/client.js';
+import { volumePath } from '../pve-ops.js';
+import type { LxcBackendSettings } from '../settings.js';
 
 export interface StorageDefinition {
   readonly type: string;
