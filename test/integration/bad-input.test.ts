@@ -161,14 +161,14 @@ describe('bad input', () => {
   it('validate prints every problem, one per line, and exits 1; a good config exits 0', async () => {
     const dir = await bundleWith((c) => {
       (c.process as Record<string, unknown>).cwd = 'rel';
-      (c.mounts as Array<Record<string, unknown>>).push({ destination: 'also-rel', type: 'tmpfs', source: 'tmpfs' });
+      ((c.linux as Record<string, unknown>).maskedPaths as string[]).push('also-rel');
     });
     const bad = await runCommand([PROXRUN_BIN, '--root', root, 'validate', '--bundle', dir]);
     assert.equal(bad.exitCode, 1, describeResult(bad));
     const lines = bad.stdout.trim().split('\n');
     assert.equal(lines.length, 2, bad.stdout);
     assert.ok(lines.some((l) => /\/process\/cwd: must be an absolute path/.test(l)));
-    assert.ok(lines.some((l) => /\/mounts\/3\/destination: must be an absolute path/.test(l)));
+    assert.ok(lines.some((l) => /\/linux\/maskedPaths\/1: must be an absolute path/.test(l)));
     const good = await runCommand([PROXRUN_BIN, '--root', root, 'validate', path.join(await bundleWith(() => undefined), 'config.json')]);
     assert.equal(good.exitCode, 0, describeResult(good));
     assert.match(good.stdout, /valid for backend runc/);
