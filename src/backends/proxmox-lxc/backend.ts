@@ -4,8 +4,9 @@
  * (docs/monitor-design.md). Proxmox is reached through PveOps; LXC facts
  * (init pid, cgroup) are read locally, since proxrun runs on the node.
  */
+import { statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { hostIds, PROXMOX_DEFAULT_ID_MAP, releaseStart } from '../../monitor/index.js';
+import { hostIds, PROXMOX_DEFAULT_ID_MAP, readExitStatus, releaseStart } from '../../monitor/index.js';
 import type { Problem } from '../../oci/problems.js';
 import type { Spec } from '../../oci/spec.js';
 import type { Backend, BackendContext, BackendStatus, CreateRequest, ExecRequest } from '../../runtime/backend.js';
@@ -39,6 +40,8 @@ import { resolveSettings, type LxcBackendSettings } from './settings.js';
 
 const SIGKILL = 9;
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** How often `run` without --detach looks for the exit status the monitor writes. */
+const WAIT_POLL_MS = 50;
 
 export function createProxmoxLxcBackend(): Backend {
   return new ProxmoxLxcBackend();
@@ -50,8 +53,23 @@ function settingsOrThrow(ctx: BackendContext): LxcBackendSettings {
   return settings;
 }
 
+/** What each absolute mount source is on this node, for the pure translator (a file bind needs `create=file`). */
+function sourceKindsOf(spec: Spec): Record<string, 'file' | 'dir'> {
+  const kinds: Record<string, 'file' | 'dir'> = {};
+  for (const mount of spec.mounts ?? []) {
+    const source = mount.source;
+    if (source === undefined || !source.startsWith('/') || kinds[source] !== undefined) continue;
+    try {
+      kinds[source] = statSync(source).isDirectory() ? 'dir' : 'file';
+    } catch {
+      // missing: guessed from the destination, and LXC names it at start
+    }
+  }
+  return kinds;
+}
+
 function translate(spec: Spec, id: string, ctx: BackendContext, settings: LxcBackendSettings | undefined): TranslateResult {
-  return translateSpec(spec, { containerId: id, lenient: ctx.config.lenient === true, storage: settings?.storage ?? 'local', hostSecurity: hostSecurity() });
+  return translateSpec(spec, { containerId: id, lenient: ctx.config.lenient === true, storage: settings?.storage ?? 'local', hostSecurity: hostSecurity(), sourceKinds: sourceKindsOf(spec) });
 }
 
 class ProxmoxLxcBackend implements Backend {
@@ -124,6 +142,20 @@ class ProxmoxLxcBackend implements Backend {
   async status(record: ContainerRecord, ctx: BackendContext): Promise<BackendStatus> {
     const settings = settingsOrThrow(ctx);
     return containerStatus(this.data(record, ctx), settings.lxcPath, ctx.containerDir);
+  }
+
+  /** The app's exit status, once the monitor has recorded it (137 when the monitor was killed before it could). */
+  async wait(record: ContainerRecord, ctx: BackendContext): Promise<number> {
+    const settings = settingsOrThrow(ctx);
+    const data = this.data(record, ctx);
+    const monitorDir = data.monitorDir;
+    if (monitorDir === undefined) throw errNotRunning();
+    for (;;) {
+      const recorded = await readExitStatus(monitorDir);
+      if (recorded !== undefined) return recorded;
+      if ((await containerStatus(data, settings.lxcPath, ctx.containerDir)).status === 'stopped') return (await readExitStatus(monitorDir)) ?? 137;
+      await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
+    }
   }
 
   async kill(record: ContainerRecord, signal: number, all: boolean, ctx: BackendContext): Promise<void> {

@@ -8,18 +8,18 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { DEFAULT_HOST_BUSYBOX } from '../../../monitor/index.js';
+import { ensureTrustedDir, PRIVATE_RUN_DIR } from '../../../proxmox/private-dir.js';
 import { RuntimeError } from '../../../runtime/errors.js';
 import type { ExecCommand } from './exec-command.js';
 import { renderExecStandin, STANDIN_READY_FD } from './exec-standin.js';
 import { writePidFile } from '../../../runtime/pid-file.js';
 
-/** Where stand-ins make their watcher FIFO for an instant (removed as soon as both ends are open). */
-export const EXEC_RUN_DIR = '/run/proxrun';
+/** Where stand-ins make their watcher FIFO for an instant (removed as soon as both ends are open); outside every state root. */
+export const EXEC_RUN_DIR = PRIVATE_RUN_DIR;
 /** coreutils env: its --default-signal gives the exec default dispositions (busybox env has none). */
 const HOST_ENV = '/usr/bin/env';
 const READY_TIMEOUT_MS = 30_000;
@@ -93,7 +93,7 @@ function readyLine(stream: Readable, timeoutMs: number): Promise<string> {
  * status for the reaper).
  */
 export async function execDetached(command: ExecCommand, pidFile: string | undefined): Promise<void> {
-  await mkdir(EXEC_RUN_DIR, { recursive: true, mode: 0o755 });
+  ensureTrustedDir(EXEC_RUN_DIR);
   // The launcher's input is in the environment, which only root can read (/proc/PID/environ).
   const child = spawn(
     DEFAULT_HOST_BUSYBOX,
