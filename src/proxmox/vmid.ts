@@ -6,15 +6,15 @@
  * that still fails with "already exists" (another host or tool took the id) is retried with the
  * next candidate.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { withOwnedLock } from '../lib/owned-lock.js';
 import { ProxmoxError, type ProxmoxClient } from './client.js';
+import { assertOwnEntry, ensureTrustedDir, PRIVATE_RUN_DIR } from './private-dir.js';
 
 export type VmidRange = readonly [number, number];
 
 export interface VmidAllocationOptions {
-  /** The lock file shared by every proxrun on this host (default /run/lock/proxrun-vmid.lock). */
+  /** The lock shared by every proxrun on this host (default /run/proxrun-private/vmid.lock; its folder must be root's alone). */
   lockFile?: string;
   /** How long to wait for the lock (default 600 s). */
   lockWaitSeconds?: number;
@@ -22,7 +22,7 @@ export interface VmidAllocationOptions {
   maxAttempts?: number;
 }
 
-export const DEFAULT_VMID_LOCK_FILE = '/run/lock/proxrun-vmid.lock';
+export const DEFAULT_VMID_LOCK_FILE = path.join(PRIVATE_RUN_DIR, 'vmid.lock');
 
 /** True for Proxmox's "VM N already exists" (nextid) and "CT N already exists on node …" (create). */
 export function isVmidTaken(err: unknown): boolean {
@@ -40,7 +40,13 @@ export function checkVmidRange(range: readonly number[]): VmidRange {
 
 /** The host lock; a holder killed while allocating (SIGKILL) leaves a lock taken over at once. */
 async function withHostLock<T>(lockFile: string, waitSeconds: number, fn: () => Promise<T>): Promise<T> {
-  fs.mkdirSync(path.dirname(lockFile), { recursive: true });
+  try {
+    // In a folder only root controls, no other user can make the lock first and block every create.
+    ensureTrustedDir(path.dirname(lockFile));
+    assertOwnEntry(lockFile);
+  } catch (err) {
+    throw new ProxmoxError('vmid allocation', (err as Error).message);
+  }
   return withOwnedLock(lockFile, {
     waitMs: waitSeconds * 1000,
     describe: (reason) => new ProxmoxError('vmid allocation', reason.startsWith('timed out') ? reason : `cannot lock ${lockFile}: ${reason}`),

@@ -6,6 +6,8 @@
  */
 import { PROXMOX_VM_SETTINGS_MINIMUMS } from '../../oci/generated/proxrun-config-constants.js';
 import { nodeProblems, resolveProxmoxSettings, type ProxmoxNodeSettings } from '../../proxmox/settings.js';
+import path from 'node:path';
+import { PRIVATE_RUN_DIR } from '../../proxmox/private-dir.js';
 import type { ProxrunConfig } from '../../runtime/config.js';
 
 export interface VmBackendSettings extends ProxmoxNodeSettings {
@@ -18,7 +20,8 @@ export interface VmBackendSettings extends ProxmoxNodeSettings {
 /** Below this the guest kernel and initramfs do not boot reliably (the schema's minimum of proxmox.vm.memory). */
 export const MIN_VM_MEMORY_MIB = PROXMOX_VM_SETTINGS_MINIMUMS.memory;
 export const INITRAMFS_CACHE_DIR = '/var/cache/proxrun/vm-initramfs';
-export const VM_RUN_BASE = '/run/proxrun/vm';
+/** Outside every state root (a container id `vm` must not name it), in the folder only root controls. */
+export const VM_RUN_BASE = path.join(PRIVATE_RUN_DIR, 'vm');
 
 export function resolveVmSettings(config: ProxrunConfig): { settings?: VmBackendSettings; problems: string[] } {
   const { settings, problems } = resolveProxmoxSettings(config);
