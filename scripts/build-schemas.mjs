@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Build step: schemas/*.schema.json -> TypeScript types and precompiled (standalone) ajv validators in
-// src/oci/generated/. The schema files are the single source; nothing here is edited by hand.
+// Build step: schemas/*.schema.json -> TypeScript types, precompiled (standalone) ajv validators and, for
+// the schemas that hold proxrun's own limits and defaults, constants (enum values, `default` and `minimum`
+// of each property) in src/oci/generated/. The schema files are the single source; nothing here is edited
+// by hand.
 import Ajv from 'ajv';
 import standaloneCode from 'ajv/dist/standalone/index.js';
 import { compile } from 'json-schema-to-typescript';
@@ -15,9 +17,9 @@ const outDir = path.join(root, 'src', 'oci', 'generated');
 /** Each document proxrun validates: schema file, exported validator name, generated type file and root type. */
 const documents = [
   { file: 'oci-config.schema.json', validator: 'validateOciConfig', typesFile: 'spec-types.ts', typeName: 'Spec' },
-  { file: 'oci-state.schema.json', validator: 'validateOciState', typesFile: 'state-types.ts', typeName: 'State' },
+  { file: 'oci-state.schema.json', validator: 'validateOciState', typesFile: 'state-types.ts', typeName: 'State', constantsFile: 'state-constants.ts' },
   { file: 'oci-features.schema.json', validator: 'validateOciFeatures', typesFile: 'features-types.ts', typeName: 'Features' },
-  { file: 'proxrun-config.schema.json', validator: 'validateProxrunConfig', typesFile: 'proxrun-config-types.ts', typeName: 'ProxrunConfig' },
+  { file: 'proxrun-config.schema.json', validator: 'validateProxrunConfig', typesFile: 'proxrun-config-types.ts', typeName: 'ProxrunConfig', constantsFile: 'proxrun-config-constants.ts' },
 ].filter((d) => fs.existsSync(path.join(schemaDir, d.file)));
 
 const banner = (source) =>
@@ -140,4 +142,38 @@ for (const doc of documents) {
   });
   fs.writeFileSync(path.join(outDir, doc.typesFile), ts);
 }
-console.log(`build-schemas: ${documents.length} schema(s) -> src/oci/generated/ (validators.js, ${documents.map((d) => d.typesFile).join(', ')})`);
+/** `ProxmoxVmSettings` -> `PROXMOX_VM_SETTINGS`. */
+function constantName(title) {
+  return title.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+}
+
+/**
+ * Constants from one schema: for every titled enum (a definition or a property) `<TITLE>_VALUES`, and for every titled object (and the
+ * root) `<TITLE>_DEFAULTS` and `<TITLE>_MINIMUMS` from its properties' `default` and `minimum` (a `$ref`
+ * property takes them from the sibling keywords, the referenced definition's own are not looked up).
+ */
+function schemaConstants(schema) {
+  const lines = [];
+  const named = [[schema.title, schema], ...Object.entries(schema.definitions ?? {}).map(([name, def]) => [def.title ?? name, def])];
+  for (const [title, def] of named) {
+    if (typeof title !== 'string') continue;
+    if (Array.isArray(def.enum)) lines.push(`export const ${constantName(title)}_VALUES = ${JSON.stringify(def.enum)} as const;`);
+    for (const property of Object.values(def.properties ?? {})) {
+      if (typeof property.title === 'string' && Array.isArray(property.enum)) lines.push(`export const ${constantName(property.title)}_VALUES = ${JSON.stringify(property.enum)} as const;`);
+    }
+    const collect = (keyword) => Object.fromEntries(Object.entries(def.properties ?? {}).filter(([, p]) => p[keyword] !== undefined).map(([k, p]) => [k, p[keyword]]));
+    for (const [keyword, suffix] of [['default', 'DEFAULTS'], ['minimum', 'MINIMUMS']]) {
+      const values = collect(keyword);
+      if (Object.keys(values).length > 0) lines.push(`export const ${constantName(title)}_${suffix} = ${JSON.stringify(values)} as const;`);
+    }
+  }
+  return lines;
+}
+
+for (const doc of documents.filter((d) => d.constantsFile !== undefined)) {
+  const lines = schemaConstants(schemas.get(doc.file));
+  fs.writeFileSync(path.join(outDir, doc.constantsFile), `${banner(doc.file)}\n${lines.join('\n')}\n`);
+}
+
+const generatedFiles = documents.flatMap((d) => [d.typesFile, ...(d.constantsFile ? [d.constantsFile] : [])]);
+console.log(`build-schemas: ${documents.length} schema(s) -> src/oci/generated/ (validators.js, ${generatedFiles.join(', ')})`);

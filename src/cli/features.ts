@@ -1,3 +1,5 @@
+import { BACKEND_NAME_VALUES } from '../oci/generated/proxrun-config-constants.js';
+import { SPEC_VERSION, SPEC_VERSION_MIN } from '../oci/version.js';
 import { loadRuntime, writeStdout } from './common.js';
 import { requirePositionals, type CommandSpec } from './parse.js';
 
@@ -9,14 +11,13 @@ export const features: CommandSpec = {
   summary: 'print what proxrun (and its default backend) supports, as runtime-spec features JSON',
   async run(cmd, globals) {
     requirePositionals(cmd, features, 0);
-    const { SPEC_VERSION, SPEC_VERSION_MIN } = await import('../runtime/oci-state.js');
     const own: Record<string, unknown> = {
       ociVersionMin: SPEC_VERSION_MIN,
       ociVersionMax: SPEC_VERSION,
       hooks: ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'],
       annotations: {
         'io.proxrun.version': typeof __PROXRUN_VERSION__ === 'string' ? __PROXRUN_VERSION__ : 'dev',
-        'io.proxrun.backends': 'runc,crun,proxmox-lxc,proxmox-vm',
+        'io.proxrun.backends': BACKEND_NAME_VALUES.join(','),
       },
       potentiallyUnsafeConfigAnnotations: ['io.proxrun.'],
     };

@@ -19,7 +19,7 @@ export const list: CommandSpec = {
     } else if (format === 'json') {
       await writeStdout(JSON.stringify(states) + '\n');
     } else {
-      const rows = [['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'], ...states.map((s) => [s.id, String(s.pid), s.status, s.bundle, s.created, s.owner])];
+      const rows = [['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'], ...states.map((s) => [s.id, String(s.pid ?? 0), s.status, s.bundle, s.created ?? '', s.owner ?? ''])];
       const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => (r[col] ?? '').length)));
       await writeStdout(rows.map((r) => r.map((cell, col) => (col === r.length - 1 ? cell : cell.padEnd((widths[col] ?? 0) + 3))).join('').trimEnd() + '\n').join(''));
     }

@@ -1,3 +1,5 @@
+import { BACKEND_NAME_VALUES, PROXRUN_CONFIG_DEFAULTS } from '../oci/generated/proxrun-config-constants.js';
+import { SPEC_VERSION } from '../oci/version.js';
 import { ChildExit, RuntimeError } from '../runtime/errors.js';
 import { configureLog, logError } from '../runtime/log.js';
 import { checkpoint } from './checkpoint.js';
@@ -29,13 +31,14 @@ const COMMANDS: readonly CommandSpec[] = [
 function versionText(): string {
   const version = typeof __PROXRUN_VERSION__ === 'string' ? __PROXRUN_VERSION__ : 'dev';
   const commit = typeof __PROXRUN_COMMIT__ === 'string' ? __PROXRUN_COMMIT__ : 'unknown';
-  return `proxrun version ${version}\ncommit: ${commit}\nspec: 1.3.0\n`;
+  return `proxrun version ${version}\ncommit: ${commit}\nspec: ${SPEC_VERSION}\n`;
 }
 
 function helpText(): string {
   const lines = [
     'proxrun: an OCI runtime with runc\'s command line; runs each container on the backend named by',
-    'the annotation io.proxrun.backend (runc, crun; proxmox-lxc and proxmox-vm when available).',
+    `the annotation io.proxrun.backend (${BACKEND_NAME_VALUES.join(', ')}), else by defaultBackend in`,
+    `the proxrun config, else ${PROXRUN_CONFIG_DEFAULTS.defaultBackend}.`,
     '',
     'usage: proxrun [global flags] <command> [flags] <container-id> ...',
     '',

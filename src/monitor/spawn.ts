@@ -20,6 +20,8 @@ export interface SpawnMonitorOptions {
   readonly lxcInfo?: string;
   /** How long to wait for the monitor to report ready; default 10 s. */
   readonly readyTimeoutMs?: number;
+  /** Told the monitor's pid as soon as it runs, before the wait for ready (so the caller can record it). */
+  readonly onSpawned?: (pid: number) => void;
 }
 
 const POLL_MS = 10;
@@ -44,6 +46,7 @@ export async function spawnMonitor(options: SpawnMonitorOptions): Promise<number
     { detached: true, stdio: 'inherit' },
   );
   const pid = child.pid;
+  if (pid !== undefined) options.onSpawned?.(pid);
   let exited: string | undefined;
   child.once('exit', (code, signal) => {
     exited = signal === null ? `exit status ${code ?? 'unknown'}` : `signal ${signal}`;

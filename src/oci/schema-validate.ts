@@ -20,8 +20,9 @@ export const patternPhrases: ReadonlyMap<string, string> = new Map([
   ['^[1-9][0-9]*[KMG]B$', 'must be a page size such as 2MB or 1GB'],
   ['^[0-9, -]*$', 'must be a CPU list such as "0-3,7"'],
   ['^MB:[^\\n]*$', 'must be one line starting with "MB:"'],
-  ['^https?://[^\\s/]+', 'must be an http:// or https:// URL'],
-  ['^[^\\s@!]+@[A-Za-z0-9._-]+![A-Za-z][A-Za-z0-9._-]*$', 'must be an API token id: USER@REALM!TOKENID'],
+  ['^https://[^\\s/]+', 'must be an https:// URL'],
+  ['^[^\\s@!=]+@[A-Za-z0-9._-]+![A-Za-z][A-Za-z0-9._-]*$', 'must be an API token id: USER@REALM!TOKENID'],
+  ['^[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$', 'must be a node name (letters, digits and "-")'],
   ['^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){31}$', 'must be a SHA-256 fingerprint: 32 hex pairs separated by colons'],
 ]);
 

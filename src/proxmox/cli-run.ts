@@ -4,11 +4,14 @@
  * the task log and exit 255 when the task failed; the failure text is on stderr.
  */
 import path from 'node:path';
-import { ProxmoxError } from './client.js';
+import { processStartTime } from '../lib/proc.js';
+import { ProxmoxError, type InflightCall, type InflightTracker } from './client.js';
 
 export interface ToolSettings {
   cliPath: string;
   timeoutSeconds: number;
+  /** Told of each tool process before it is waited for (a process may outlive a killed proxrun). */
+  tracker?: InflightTracker | undefined;
 }
 
 /** One line from a tool's failure output: drops the generic 400 header and `TASK ERROR:` prefixes. */
@@ -26,7 +29,7 @@ export function cliErrorDetail(stderr: string, stdout: string): string {
 export async function runTool(settings: ToolSettings, step: string, tool: string, args: readonly string[]): Promise<string> {
   const { execa } = await import('execa');
   const file = path.join(settings.cliPath, tool);
-  const result = await execa(file, args, {
+  const child = execa(file, args, {
     reject: false,
     stdin: 'ignore',
     timeout: settings.timeoutSeconds * 1000,
@@ -34,6 +37,12 @@ export async function runTool(settings: ToolSettings, step: string, tool: string
     encoding: 'utf8',
     stripFinalNewline: false,
   });
+  const startTime = child.pid === undefined ? undefined : processStartTime(child.pid);
+  const call: InflightCall | undefined = child.pid === undefined || startTime === undefined ? undefined : { kind: 'process', pid: child.pid, startTime, step };
+  if (call !== undefined) settings.tracker?.started(call);
+  const result = await child;
+  // execa resolves once the process has exited (a timed-out one is killed first).
+  if (call !== undefined) settings.tracker?.ended(call);
   if (result.timedOut) throw new ProxmoxError(step, `timed out after ${settings.timeoutSeconds} s`);
   if (result.failed && result.exitCode === undefined) {
     const code = (result.cause as NodeJS.ErrnoException | undefined)?.code;

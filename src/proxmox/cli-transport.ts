@@ -1,19 +1,28 @@
 /**
  * ProxmoxClient over the node's own tools in `cliPath`: `pvesh … --output-format json` for reads,
- * `pct` for container operations on this node (the task verbs wait for their task and exit 255 when
- * it failed), `pvesh` for other nodes, `pvesm` for volumes. The tools run as the calling user, which
- * on a Proxmox node must be root. "Upload" means copying the file into the storage's own folder,
- * found with `pvesm path`: the CLI has no upload, and the file is local anyway.
+ * `pct` and `qm` for container and VM operations on this node (the task verbs wait for their task
+ * and exit 255 when it failed), `pvesh` for other nodes and directory mappings, `pvesm` for
+ * volumes. The tools run as the calling user, which on a Proxmox node must be root. "Upload" means
+ * copying the file into the storage's own folder, found with `pvesm path`: the CLI has no upload,
+ * and the file is local anyway. Every tool process is reported to the tracker before it is waited for.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ProxmoxError, type ClusterGuest, type CtStatus, type ProxmoxClient, type PveParams, type StorageVolume } from './client.js';
+import {
+  ProxmoxError, type ClusterGuest, type CtStatus, type InflightCall, type ProxmoxClient, type PveParams, type RawLxcEntry, type StorageVolume, type VmStatus,
+} from './client.js';
 import { cliOptions, runTool, type ToolSettings } from './cli-run.js';
+import { setRawLxcKeys, unlockGuestConf } from './conf-file.js';
+import { runningUpids, settleCall, type TaskControl } from './inflight.js';
+import { isMissingGuest } from './step.js';
+import type { TaskStatusReply } from './tasks.js';
 import { checkUploadName, uploadVolid, type UploadContent } from './upload-name.js';
 import { toClusterGuests, toConfig, toCtStatus, toVersion, toVmid, toVolumes } from './response-shapes.js';
 
 export interface CliTransportSettings extends ToolSettings {
   node: string;
+  /** The cluster file system (raw lxc keys and locks of other nodes are edited there). */
+  pveDir: string;
 }
 
 type PveshVerb = 'get' | 'create' | 'set' | 'delete';
@@ -22,10 +31,12 @@ export class CliTransport implements ProxmoxClient {
   readonly transport = 'cli' as const;
   readonly node: string;
   private readonly tools: ToolSettings;
+  private readonly pveDir: string;
 
   constructor(settings: CliTransportSettings) {
     this.node = settings.node;
-    this.tools = { cliPath: settings.cliPath, timeoutSeconds: settings.timeoutSeconds };
+    this.pveDir = settings.pveDir;
+    this.tools = { cliPath: settings.cliPath, timeoutSeconds: settings.timeoutSeconds, tracker: settings.tracker };
   }
 
   /** `pvesh <verb> <path> [--k v…] --output-format json`, parsed. */
@@ -115,6 +126,92 @@ export class CliTransport implements ProxmoxClient {
 
   destroyCt(node: string, vmid: number, options: { force: boolean; purge: boolean }): Promise<void> {
     return this.ctAction(node, vmid, 'destroy', { force: options.force, purge: options.purge });
+  }
+
+  async unlockCt(node: string, vmid: number): Promise<void> {
+    if (this.isLocal(node)) await this.pct(`unlock CT ${vmid}`, ['unlock', String(vmid)]);
+    else await unlockGuestConf(this.pveDir, node, 'lxc', vmid);
+  }
+
+  async setRawLxc(node: string, vmid: number, entries: readonly RawLxcEntry[], replaceKeys: readonly string[]): Promise<void> {
+    await setRawLxcKeys(this.pveDir, node, vmid, entries, replaceKeys);
+  }
+
+  private qm(step: string, args: readonly string[]): Promise<string> {
+    return runTool(this.tools, step, 'qm', args);
+  }
+
+  private vmPath(node: string, vmid: number, rest = ''): string {
+    return `/nodes/${node}/qemu/${vmid}${rest}`;
+  }
+
+  async createVm(node: string, vmid: number, params: PveParams): Promise<void> {
+    const step = `create VM ${vmid}`;
+    if (this.isLocal(node)) await this.qm(step, ['create', String(vmid), ...cliOptions(params)]);
+    else await this.pvesh(step, 'create', `/nodes/${node}/qemu`, { ...params, vmid });
+  }
+
+  async vmConfig(node: string, vmid: number): Promise<Record<string, unknown>> {
+    const step = `config VM ${vmid}`;
+    return toConfig(step, await this.pvesh(step, 'get', this.vmPath(node, vmid, '/config')));
+  }
+
+  async vmStatus(node: string, vmid: number): Promise<VmStatus> {
+    const step = `status VM ${vmid}`;
+    return toCtStatus(step, await this.pvesh(step, 'get', this.vmPath(node, vmid, '/status/current')));
+  }
+
+  private async vmAction(node: string, vmid: number, verb: 'start' | 'stop' | 'destroy', params: PveParams = {}): Promise<void> {
+    const step = `${verb} VM ${vmid}`;
+    if (this.isLocal(node)) await this.qm(step, [verb, String(vmid), ...cliOptions(params)]);
+    else if (verb === 'destroy') await this.pvesh(step, 'delete', this.vmPath(node, vmid), params);
+    else await this.pvesh(step, 'create', this.vmPath(node, vmid, `/status/${verb}`), params);
+  }
+
+  startVm(node: string, vmid: number): Promise<void> {
+    return this.vmAction(node, vmid, 'start');
+  }
+
+  stopVm(node: string, vmid: number, options: { skiplock?: boolean } = {}): Promise<void> {
+    return this.vmAction(node, vmid, 'stop', options.skiplock === true ? { skiplock: true } : {});
+  }
+
+  destroyVm(node: string, vmid: number, options: { purge: boolean; skiplock?: boolean }): Promise<void> {
+    return this.vmAction(node, vmid, 'destroy', { purge: options.purge, ...(options.skiplock === true ? { skiplock: true } : {}) });
+  }
+
+  async createDirMapping(id: string, node: string, directory: string, description: string): Promise<void> {
+    await this.pvesh(`create directory mapping ${id}`, 'create', '/cluster/mapping/dir', { id, map: `node=${node},path=${directory}`, description });
+  }
+
+  async deleteDirMapping(id: string): Promise<void> {
+    try {
+      await this.pvesh(`delete directory mapping ${id}`, 'delete', `/cluster/mapping/dir/${id}`);
+    } catch (err) {
+      if (!isMissingGuest(err)) throw err;
+    }
+  }
+
+  async activeTasks(node: string, vmid: number): Promise<string[]> {
+    return runningUpids(await this.pvesh(`tasks of ${vmid}`, 'get', `/nodes/${node}/tasks`, { vmid, source: 'active' }));
+  }
+
+  private taskControl(): TaskControl {
+    return {
+      timeoutSeconds: this.tools.timeoutSeconds,
+      stopTask: async (node, upid) => {
+        await this.pvesh(`stop task ${upid}`, 'delete', `/nodes/${node}/tasks/${upid}`);
+      },
+      taskStatus: async (node, upid): Promise<TaskStatusReply> => {
+        const data = await this.pvesh(`task status ${upid}`, 'get', `/nodes/${node}/tasks/${upid}/status`);
+        const o = typeof data === 'object' && data !== null ? (data as Record<string, unknown>) : {};
+        return { status: String(o['status'] ?? ''), ...(typeof o['exitstatus'] === 'string' ? { exitstatus: o['exitstatus'] } : {}) };
+      },
+    };
+  }
+
+  settle(call: InflightCall): Promise<void> {
+    return settleCall(call, this.taskControl());
   }
 
   async uploadFile(node: string, storage: string, content: UploadContent, file: string, filename: string): Promise<string> {

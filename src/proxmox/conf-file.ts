@@ -140,3 +140,16 @@ export async function editGuestConf(file: string, edit: (conf: PveConf) => PveCo
   }
   await writeGuestConf(file, edit(conf));
 }
+
+/** Removes the `lock` line of a guest's config (what `pct unlock` / `qm unlock` do on a node). */
+export async function unlockGuestConf(pveDir: string, node: string, kind: GuestKind, vmid: number): Promise<void> {
+  await editGuestConf(guestConfPath(pveDir, node, kind, vmid), (conf) => ({
+    ...conf,
+    main: conf.main.filter((line) => parseConfLine(line)?.key !== 'lock'),
+  }));
+}
+
+/** Replaces raw `lxc.*` keys of a container's config: lines of `replaceKeys` go, then `entries` are appended. */
+export async function setRawLxcKeys(pveDir: string, node: string, vmid: number, entries: readonly ConfEntry[], replaceKeys: readonly string[]): Promise<void> {
+  await editGuestConf(guestConfPath(pveDir, node, 'lxc', vmid), (conf) => addRawLxcEntries(removeRawLxcEntries(conf, replaceKeys), entries));
+}

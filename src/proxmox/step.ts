@@ -23,6 +23,11 @@ export async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Whether Proxmox answered a request with a refusal (HTTP 4xx): it did nothing with it. */
+export function isRefusedRequest(err: unknown): boolean {
+  return err instanceof ProxmoxError && err.status !== undefined && err.status >= 400 && err.status < 500;
+}
+
 /** Whether a Proxmox error says the guest (CT or VM) is gone. */
 export function isMissingGuest(err: unknown): boolean {
   return /does not exist|no such|not exist/i.test((err as Error).message ?? '');

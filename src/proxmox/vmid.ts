@@ -7,6 +7,7 @@
  * next candidate.
  */
 import path from 'node:path';
+import { withOwnedLock } from '../lib/owned-lock.js';
 import { ProxmoxError, type ProxmoxClient } from './client.js';
 import { assertOwnEntry, ensureTrustedDir, PRIVATE_RUN_DIR } from './private-dir.js';
 
@@ -37,8 +38,8 @@ export function checkVmidRange(range: readonly number[]): VmidRange {
   return [low, high];
 }
 
+/** The host lock; a holder killed while allocating (SIGKILL) leaves a lock taken over at once. */
 async function withHostLock<T>(lockFile: string, waitSeconds: number, fn: () => Promise<T>): Promise<T> {
-  const { default: lockfile } = await import('proper-lockfile');
   try {
     // In a folder only root controls, no other user can make the lock first and block every create.
     ensureTrustedDir(path.dirname(lockFile));
@@ -46,25 +47,10 @@ async function withHostLock<T>(lockFile: string, waitSeconds: number, fn: () => 
   } catch (err) {
     throw new ProxmoxError('vmid allocation', (err as Error).message);
   }
-  const deadline = Date.now() + waitSeconds * 1000;
-  let release: () => Promise<void>;
-  let pause = 10;
-  for (;;) {
-    try {
-      release = await lockfile.lock(lockFile, { realpath: false, lockfilePath: lockFile, stale: 30_000, update: 10_000, retries: 0 });
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw new ProxmoxError('vmid allocation', `cannot lock ${lockFile}: ${(err as Error).message}`);
-      if (Date.now() >= deadline) throw new ProxmoxError('vmid allocation', `timed out after ${waitSeconds} s waiting for ${lockFile}`);
-      await new Promise((resolve) => setTimeout(resolve, pause + Math.floor(Math.random() * pause)));
-      pause = Math.min(pause * 2, 200);
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await release().catch(() => undefined);
-  }
+  return withOwnedLock(lockFile, {
+    waitMs: waitSeconds * 1000,
+    describe: (reason) => new ProxmoxError('vmid allocation', reason.startsWith('timed out') ? reason : `cannot lock ${lockFile}: ${reason}`),
+  }, fn);
 }
 
 /** The next id to try: Proxmox's proposal if it lies in the range, else the lowest free id found by probing. */

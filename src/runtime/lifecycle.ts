@@ -3,29 +3,33 @@ import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import type { Problem } from '../oci/problems.js';
 import type { Spec } from '../oci/spec.js';
-import { buildState, type OciState } from './oci-state.js';
+import type { State } from '../oci/spec.js';
+import type { InflightTracker, ProxmoxClient } from '../proxmox/client.js';
+import { readOnlyProgress, RecordProgress } from './progress.js';
+import { PROXRUN_CONFIG_DEFAULTS } from '../oci/generated/proxrun-config-constants.js';
+import { buildState } from './oci-state.js';
+import { BACKEND_NAMES, isBackendName, loadBackend } from './backend-loader.js';
 import {
-  isBackendName,
-  loadBackend,
   type Backend,
   type BackendContext,
   type BackendStatus,
   type CreateRequest,
   type ExecRequest,
   type GlobalOptions,
+  type ProgressRecorder,
 } from './backend.js';
 import { loadConfig, type ProxrunConfig } from './config.js';
 import { errInvalidArgument, errNotExist, errNotRunning, RuntimeError } from './errors.js';
 import { assertValidId } from './ids.js';
-import { logDebug } from './log.js';
+import { logDebug, logWarning } from './log.js';
 import { podBackendProblem } from './pod.js';
 import { StateStore, type BackendName, type ContainerRecord } from './state-store.js';
 
 export const BACKEND_ANNOTATION = 'io.proxrun.backend';
 /** What `run` without --detach passes on to the container, as runc run does (SIGKILL and SIGSTOP cannot be caught). */
 const RUN_FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2'];
-/** The backend used when neither the annotation nor the config names one: the mission's backend. */
-export const DEFAULT_BACKEND: BackendName = 'proxmox-lxc';
+/** The backend used when neither the annotation nor the config names one (the schema's default). */
+export const DEFAULT_BACKEND: BackendName = PROXRUN_CONFIG_DEFAULTS.defaultBackend;
 
 export interface CreateOptions {
   id: string;
@@ -64,8 +68,44 @@ export class Runtime {
     return this.configCache;
   }
 
-  private async context(id: string): Promise<BackendContext> {
-    return { globals: this.globals, config: await this.config(), containerDir: this.store.containerDir(id) };
+  /** A backend's context without the container's lock (state, ps, exec): nothing is recorded. */
+  private async context(id: string, record?: ContainerRecord): Promise<BackendContext> {
+    return this.contextFor(await this.config(), this.store.containerDir(id), readOnlyProgress(record?.backendData ?? {}));
+  }
+
+  /**
+   * A backend's context under the container's lock: its progress and the Proxmox calls that may
+   * outlive proxrun are written into the record before they happen.
+   */
+  private async lockedContext(record: ContainerRecord): Promise<{ ctx: BackendContext; progress: RecordProgress }> {
+    const progress = new RecordProgress(this.store, record);
+    return { ctx: this.contextFor(await this.config(), this.store.containerDir(record.id), progress, progress), progress };
+  }
+
+  /** What a backend gets: flags, config, its container's folder ('' outside a container), its progress and the Proxmox seam. */
+  private contextFor(config: ProxrunConfig, containerDir: string, progress: ProgressRecorder, tracker?: InflightTracker): BackendContext {
+    let client: Promise<ProxmoxClient> | undefined;
+    return { globals: this.globals, config, containerDir, progress, proxmox: () => (client ??= openProxmoxClient(config, tracker)) };
+  }
+
+  /**
+   * Undoes what a container's record names: first every Proxmox call a killed or failed proxrun may
+   * have left running is ended (a tool's process stopped, a task stopped and waited for), so that
+   * nothing still creating races the destroy; then the backend destroys what its progress names.
+   * Throws, leaving the record as it is, when either fails.
+   */
+  private async destroy(record: ContainerRecord, backend: Backend, force: boolean): Promise<void> {
+    const interrupted = record.creating === true || record.deleting === true || (record.inflight ?? []).length > 0;
+    if (record.deleting !== true) {
+      record.deleting = true;
+      this.store.write(record);
+    }
+    const { ctx, progress } = await this.lockedContext(record);
+    for (const call of [...(record.inflight ?? [])]) {
+      await (await ctx.proxmox()).settle(call);
+      progress.ended(call);
+    }
+    await backend.delete(record, force, ctx, { interrupted });
   }
 
   private async backendFor(record: ContainerRecord): Promise<Backend> {
@@ -78,7 +118,7 @@ export class Runtime {
     if (!isBackendName(requested)) {
       throw new RuntimeError(
         'InvalidConfig',
-        `config.json: /annotations/${BACKEND_ANNOTATION.replace(/~/g, '~0').replace(/\//g, '~1')}: unknown backend "${requested}" (known: runc, crun, proxmox-lxc, proxmox-vm)`,
+        `config.json: /annotations/${BACKEND_ANNOTATION.replace(/~/g, '~0').replace(/\//g, '~1')}: unknown backend "${requested}" (known: ${BACKEND_NAMES.join(', ')})`,
       );
     }
     return requested;
@@ -105,8 +145,7 @@ export class Runtime {
     const podProblem = podBackendProblem(loaded.spec.annotations, backendName, BACKEND_ANNOTATION, (id) => this.recordedBackend(id));
     if (podProblem) return { problems: [podProblem] };
     const backend = await loadBackend(backendName);
-    const ctx: BackendContext = { globals: this.globals, config, containerDir: '' };
-    const problems = await backend.check(loaded.spec, ctx);
+    const problems = await backend.check(loaded.spec, this.contextFor(config, '', readOnlyProgress({})));
     return { problems, checked: { bundle, configBytes: loaded.bytes, spec: loaded.spec, backendName, config } };
   }
 
@@ -154,21 +193,20 @@ export class Runtime {
       const record = this.newRecord(id, checked);
       try {
         this.store.write(record);
-        record.backendData = await backend.create(createRequest(record, checked, options), await this.context(id));
+        await backend.create(createRequest(record, checked, options), (await this.lockedContext(record)).ctx);
         delete record.creating;
         this.store.write(record);
       } catch (err) {
-        // Undo what create made. When that fails too, the record stays (marked half-made) so the
-        // delete --force that containerd and podman send after a failed create can try again,
-        // instead of leaving a guest nothing knows about.
-        let undone = false;
+        // The one owner of clean-up: the backend threw and left its progress in the record. When
+        // undoing fails too, the record stays (still marked creating) so the delete --force that
+        // containerd and podman send after a failed create tries again, instead of leaving a guest
+        // nothing knows about.
         try {
-          await backend.delete(record, true, await this.context(id));
-          undone = true;
+          await this.destroy(record, backend, true);
+          this.store.remove(id);
         } catch (cleanupError) {
-          await logDebug('create failed and its cleanup failed; the record stays for delete --force', { id, error: (cleanupError as Error).message });
+          await logWarning(`create of ${id} failed and so did undoing it; the record stays for delete --force to retry: ${(cleanupError as Error).message}`);
         }
-        if (undone) this.store.remove(id);
         throw err;
       }
     });
@@ -260,7 +298,7 @@ export class Runtime {
     return (await this.backendFor(record)).status(record, await this.context(record.id));
   }
 
-  async state(idArg: string): Promise<OciState> {
+  async state(idArg: string): Promise<State> {
     const id = assertValidId(idArg);
     const record = this.store.read(id);
     return buildState(record, await this.status(record));
@@ -297,7 +335,7 @@ export class Runtime {
           throw new RuntimeError('NotStopped', `cannot delete container ${id} that is not stopped: ${status}`);
         }
       }
-      await backend.delete(record, force || record.creating === true, await this.context(id));
+      await this.destroy(record, backend, force || record.creating === true);
       this.store.remove(id);
     });
   }
@@ -339,8 +377,8 @@ export class Runtime {
   }
 
   /** Every container with its state, for `list`. */
-  async list(): Promise<OciState[]> {
-    const states: OciState[] = [];
+  async list(): Promise<State[]> {
+    const states: State[] = [];
     for (const id of this.store.list()) {
       // A folder that is not proxrun's own (a shared --root) is skipped, not fatal to the listing.
       const record = (() => {
@@ -361,11 +399,21 @@ export class Runtime {
     const config = await this.config();
     const name = config.defaultBackend ?? DEFAULT_BACKEND;
     const backend = await loadBackend(name);
-    return backend.features({ globals: this.globals, config, containerDir: '' });
+    return backend.features(this.contextFor(config, '', readOnlyProgress({})));
   }
 }
 
 
+
+/** The Proxmox client for `config`, loaded only by commands whose backend asks for it. */
+async function openProxmoxClient(config: ProxrunConfig, tracker: InflightTracker | undefined): Promise<ProxmoxClient> {
+  const { createProxmoxClient } = await import('../proxmox/index.js');
+  try {
+    return createProxmoxClient(config.proxmox, tracker === undefined ? {} : { tracker });
+  } catch (err) {
+    throw new RuntimeError('InvalidConfig', (err as Error).message);
+  }
+}
 
 function stringEntries(map: Record<string, string | undefined> | undefined): Record<string, string> {
   const out: Record<string, string> = {};

@@ -1,24 +1,13 @@
-import type { BackendStatus, ContainerStatus } from './backend.js';
-import type { ContainerRecord } from './state-store.js';
+/**
+ * The state JSON of runtime-spec "Query State" (with runc's extra fields rootfs, created, owner),
+ * built from proxrun's record and the backend's live status. The shape is the generated `State`
+ * type of schemas/oci-state.schema.json; hooks get the same JSON on stdin.
+ */
+import type { State } from '../oci/spec.js';
+import { SPEC_VERSION } from '../oci/version.js';
+import type { BackendStatus, ContainerRecord } from './backend.js';
 
-/** The runtime-spec version proxrun implements, as `state`, `--version` and `features` report it. */
-export const SPEC_VERSION = '1.3.0';
-export const SPEC_VERSION_MIN = '1.0.0';
-
-/** The state JSON of runtime-spec "Query State", with runc's extra fields. */
-export interface OciState {
-  ociVersion: string;
-  id: string;
-  pid: number;
-  status: ContainerStatus;
-  bundle: string;
-  rootfs: string;
-  created: string;
-  owner: string;
-  annotations: Record<string, string>;
-}
-
-export function buildState(record: ContainerRecord, live: BackendStatus): OciState {
+export function buildState(record: ContainerRecord, live: BackendStatus): State {
   return {
     ociVersion: SPEC_VERSION,
     id: record.id,

@@ -3,25 +3,9 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { errExist, errNotExist, RuntimeError } from './errors.js';
 
-export type BackendName = 'runc' | 'crun' | 'proxmox-lxc' | 'proxmox-vm';
+import type { BackendName, ContainerRecord } from './backend.js';
 
-/** What proxrun keeps about one container, in `<root>/<id>/state.json`. */
-export interface ContainerRecord {
-  id: string;
-  backend: BackendName;
-  /** Absolute bundle path. */
-  bundle: string;
-  /** Absolute rootfs path. */
-  rootfs: string;
-  /** RFC 3339 creation time. */
-  created: string;
-  owner: string;
-  annotations: Record<string, string>;
-  /** Set while `create` is under way; a record left `creating` is a half-made container. */
-  creating?: boolean;
-  /** Data the backend keeps for itself (VMID, node, paths). */
-  backendData: Record<string, unknown>;
-}
+export type { BackendName, ContainerRecord };
 
 const STATE_FILE = 'state.json';
 
@@ -64,28 +48,18 @@ export class StateStore {
     assertOwnFolder(locks);
   }
 
-  /** Runs `fn` holding the container's lock. */
+  /**
+   * Runs `fn` holding the container's lock. A lock whose holder was killed is taken over at once
+   * (it names its holder); one whose holder lives is waited for, up to about 80 s.
+   */
   async withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
     this.ensureRoot();
-    let release: () => Promise<void>;
-    try {
-      // Loaded on first use: read-only commands (state, list) never lock.
-      const { default: lockfile } = await import('proper-lockfile');
-      release = await lockfile.lock(this.containerDir(id), {
-        realpath: false,
-        lockfilePath: path.join(this.root, LOCK_DIR, `${id}.lock`),
-        stale: 30_000,
-        update: 10_000,
-        retries: { retries: 400, factor: 1.2, minTimeout: 10, maxTimeout: 200 },
-      });
-    } catch (err) {
-      throw new RuntimeError('Internal', `cannot lock container ${id}: ${(err as Error).message}`);
-    }
-    try {
-      return await fn();
-    } finally {
-      await release().catch(() => undefined);
-    }
+    // Loaded on first use: read-only commands (state, list) never lock.
+    const { withOwnedLock } = await import('../lib/owned-lock.js');
+    return withOwnedLock(path.join(this.root, LOCK_DIR, `${id}.lock`), {
+      waitMs: 80_000,
+      describe: (reason) => new RuntimeError('Internal', `cannot lock container ${id}: ${reason}`),
+    }, fn);
   }
 
   /** Reads a record; throws "container does not exist" when there is none. */

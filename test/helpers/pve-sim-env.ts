@@ -43,6 +43,8 @@ export interface PveSimEnv {
   /** `scripts/pve-sim fault` with these arguments (e.g. `--match`, `--mode`); `clearFaults()` removes them all. */
   fault(args: readonly string[]): void;
   clearFaults(): void;
+  /** The fault rules not used up yet (a rule given `--count N` goes once it has been hit N times). */
+  faultRules(): Array<{ match: string; mode: string; count?: number }>;
   /** Runs a node tool (pct, pvesm, pvesh) of the simulated node. */
   tool(name: string, args: readonly string[]): { code: number; stdout: string; stderr: string };
   /** VMIDs of the CTs whose config exists on the node. */
@@ -157,6 +159,13 @@ export async function startPveSimEnv(options: PveSimEnvOptions): Promise<PveSimE
     writeConfig,
     fault: control,
     clearFaults: () => control(['--clear']),
+    faultRules: () => {
+      try {
+        return JSON.parse(fs.readFileSync(path.join(root, 'faults.json'), 'utf8')) as Array<{ match: string; mode: string; count?: number }>;
+      } catch {
+        return [];
+      }
+    },
     tool,
     ctVmids,
     lxcContainers: () => listDir(nodeInfo.lxcPath).filter((n) => /^\d+$/.test(n)),
@@ -201,6 +210,55 @@ export function proxrunToFiles(root: string, args: readonly string[], dir: strin
     fs.closeSync(out);
     fs.closeSync(err);
   }
+}
+
+export interface KillableProxrun {
+  readonly pid: number;
+  /** Resolves with proxrun's exit code (null when killed by a signal). */
+  readonly exited: Promise<number | null>;
+  readonly stdoutFile: string;
+  readonly stderrFile: string;
+}
+
+/**
+ * Starts proxrun with stdout/stderr on files in `dir` (as a shim's pipes: a monitor it leaves
+ * inherits them) and returns at once, so that a test can SIGKILL it at a chosen moment.
+ */
+export function spawnProxrun(root: string, args: readonly string[], dir: string, env: NodeJS.ProcessEnv): KillableProxrun {
+  fs.mkdirSync(dir, { recursive: true });
+  const stdoutFile = path.join(dir, 'stdout');
+  const stderrFile = path.join(dir, 'stderr');
+  const out = fs.openSync(stdoutFile, 'w');
+  const err = fs.openSync(stderrFile, 'w');
+  try {
+    const child = spawn(PROXRUN_BIN, ['--root', root, ...args], { stdio: ['ignore', out, err], env });
+    const exited = new Promise<number | null>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (code) => resolve(code));
+    });
+    return { pid: child.pid ?? 0, exited, stdoutFile, stderrFile };
+  } finally {
+    fs.closeSync(out);
+    fs.closeSync(err);
+  }
+}
+
+/** Node-tool processes (pct, qm, pvesh, pvesm) of the simulator in `simRoot` still running. */
+export function simToolProcesses(simRoot: string): string[] {
+  const out: string[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') continue;
+      const cmdline = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').join(' ');
+      if (!cmdline.includes('pve-sim/cli.mjs')) continue;
+      if (fs.readFileSync(`/proc/${name}/environ`, 'utf8').split('\0').includes(`PVE_SIM_ROOT=${simRoot}`)) out.push(`${name} ${cmdline.slice(0, 160)}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
 
 /** Monitor folders under MONITOR_BASE for `vmid` (named `<vmid>-<hash>`). */

@@ -39,8 +39,8 @@ function settingsFor(transport: 'cli' | 'api', extra: NonNullable<ProxrunConfig[
   if (!node) throw new Error('no node pve1 in sim.json');
   const base: NonNullable<ProxrunConfig['proxmox']> =
     transport === 'cli'
-      ? { transport, node: NODE, cliPath: node.binDir, timeoutSeconds: 60 }
-      : { transport, node: NODE, apiUrl: info.apiUrl, tokenId: info.tokenId, tokenSecretFile: secretFile, fingerprint: info.fingerprint, timeoutSeconds: 60 };
+      ? { transport, node: NODE, cliPath: node.binDir, pveDir: info.pveDir, timeoutSeconds: 60 }
+      : { transport, node: NODE, apiUrl: info.apiUrl, tokenId: info.tokenId, tokenSecretFile: secretFile, fingerprint: info.fingerprint, pveDir: info.pveDir, timeoutSeconds: 60 };
   return { ...base, ...extra };
 }
 
@@ -185,10 +185,13 @@ for (const transport of ['cli', 'api'] as const) {
       assert.match(err.detail, new RegExp(`boom-${transport}`));
       assert.equal(err.message.includes('\n'), false, `one line: ${JSON.stringify(err.message)}`);
       // The simulator's injected task fault skips the create worker's own cleanup and leaves the
-      // claimed config (lock: create); remove it so nothing is left behind.
-      await client.destroyCt(NODE, id, { force: true, purge: true }).catch((e: unknown) => {
-        if (!(e instanceof ProxmoxError && /does not exist/.test(e.detail))) throw e;
-      });
+      // claimed config (lock: create), as a worker that died would. Destroy refuses a locked CT, as
+      // Proxmox does (its destroy has no skiplock); unlocking first lets it go.
+      const locked = await expectFailure(() => client.destroyCt(NODE, id, { force: true, purge: true }));
+      assert.equal(locked.message, `proxmox destroy CT ${id}: CT is locked (create)`);
+      assert.deepEqual(await client.activeTasks(NODE, id), [], 'no task of the CT runs any more');
+      await client.unlockCt(NODE, id);
+      await client.destroyCt(NODE, id, { force: true, purge: true });
       createdVmids.delete(id);
       assert.equal((await client.clusterGuests()).some((g) => g.vmid === id), false);
     });

@@ -5,13 +5,16 @@
  * one line naming the Proxmox step and its message (a failed task: its exit status text), and
  * leaves no CT, template, volume, LXC container, monitor folder or state behind. A hung API call
  * ends after proxmox.timeoutSeconds. The monitor outlives proxrun and records the app's real exit
- * status while the API is failing.
+ * status while the API is failing. The create protocol (issue 10): a start fault whose clean-up
+ * fails too keeps the record, and the delete --force after it destroys the CT; a proxrun killed
+ * (SIGKILL) while `pct create` or the create task hangs leaves a record from which delete --force
+ * removes everything, the hung `pct` and the task included.
  */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { monitorDirsOf, proxrunToFiles, recordedExitStatus, startPveSimEnv, type PveSimEnv } from '../helpers/pve-sim-env.js';
+import { monitorDirsOf, proxrunToFiles, recordedExitStatus, simToolProcesses, spawnProxrun, startPveSimEnv, type PveSimEnv } from '../helpers/pve-sim-env.js';
 import { leftovers, makeBundle, proxrun, requireBuilt, tempDir } from '../helpers/proxrun.js';
 import { describeResult, pollFor } from '../helpers/exec.js';
 
@@ -155,6 +158,69 @@ describe('proxmox-lxc under Proxmox faults', { timeout: 900_000 }, () => {
     assert.equal(retried.exitCode, 0, describeResult(retried));
     assertNothingLeft();
   });
+
+  interface RecordJson {
+    creating?: boolean;
+    backendData: { vmid?: number };
+    inflight?: Array<{ kind: string }>;
+  }
+  const readRecord = (id: string): RecordJson => JSON.parse(fs.readFileSync(path.join(root, id, 'state.json'), 'utf8')) as RecordJson;
+
+  test('a start fault, then the clean-up\'s destroy failing too: the record stays, and delete --force destroys the CT', async () => {
+    const id = 'startdestroy';
+    const dir = await bundle(id, ['true']);
+    const env = { ...process.env, PROXRUN_CONFIG: apiConfig };
+    sim.fault(['--match', 'task vzstart', '--mode', 'error', '--message', 'startup for container failed', '--count', '1']);
+    sim.fault(['--match', 'task vzdestroy', '--mode', 'error', '--message', 'volume is busy', '--count', '1']);
+    const log = path.join(work, `${id}.log`);
+    const r = await proxrun(root, ['--log', log, '--log-format', 'json', 'create', '--bundle', dir, id], { env, timeoutMs: 120_000 });
+    assert.notEqual(r.exitCode, 0, describeResult(r));
+    assert.match(r.stderr.trim().split('\n').at(-1) ?? '', /^proxmox-lxc create: proxmox start CT 65\d{4}: startup for container failed$/);
+    assert.deepEqual(sim.faultRules(), [], 'both faults were hit');
+    assert.deepEqual(leftovers(root), [id], 'the record stays');
+    const record = readRecord(id);
+    assert.equal(record.creating, true, 'still marked creating');
+    assert.ok(record.backendData.vmid !== undefined && sim.ctVmids().includes(record.backendData.vmid), 'the CT it names is still in Proxmox');
+    assert.match(fs.readFileSync(log, 'utf8'), /create of startdestroy failed and so did undoing it; the record stays for delete --force to retry: .*volume is busy/);
+    const state = await proxrun(root, ['state', id], { env });
+    assert.equal((JSON.parse(state.stdout) as { status: string }).status, 'creating');
+    const deleted = await proxrun(root, ['delete', '--force', id], { env });
+    assert.equal(deleted.exitCode, 0, describeResult(deleted));
+    assertNothingLeft();
+  });
+
+  const killedCreates: Array<[string, 'cli' | 'api', string, 'process' | 'task']> = [
+    ['pct create itself hangs (CLI)', 'cli', 'cli pct create', 'process'],
+    ['the create task pct follows hangs (CLI)', 'cli', 'task vzcreate', 'process'],
+    ['the create task hangs (API)', 'api', 'task vzcreate', 'task'],
+  ];
+  for (const [what, transport, match, inflight] of killedCreates) {
+    test(`SIGKILL of proxrun while ${what}, then delete --force: nothing left`, async () => {
+      counter += 1;
+      const id = `killed${counter}`;
+      const config = transport === 'cli' ? sim.writeConfig('cli.json', { transport: 'cli' }) : apiConfig;
+      const env = { ...process.env, PROXRUN_CONFIG: config };
+      const dir = await bundle(id, ['true']);
+      sim.fault(['--match', match, '--mode', 'hang', '--count', '1']);
+      const run = spawnProxrun(root, ['create', '--bundle', dir, id], path.join(work, `${id}.out`), env);
+      try {
+        await pollFor(() => (sim.faultRules().length === 0 ? true : undefined), { timeoutMs: 60_000, description: `proxrun reaching ${match}` });
+        // What is in flight is recorded before proxrun waits on it; wait for that record, then kill.
+        await pollFor(() => ((readRecord(id).inflight ?? []).some((c) => c.kind === inflight) ? true : undefined), { timeoutMs: 30_000, description: `the ${inflight} in flight recorded` });
+      } finally {
+        process.kill(run.pid, 'SIGKILL');
+      }
+      assert.equal(await run.exited, null, 'proxrun was killed');
+      const record = readRecord(id);
+      assert.equal(record.creating, true);
+      assert.equal(typeof record.backendData.vmid, 'number', 'the VMID was recorded before Proxmox was asked to create');
+      if (transport === 'cli') assert.notDeepEqual(simToolProcesses(sim.root), [], 'the hung pct outlived proxrun');
+      const deleted = await proxrun(root, ['delete', '--force', id], { env, timeoutMs: 120_000 });
+      assert.equal(deleted.exitCode, 0, describeResult(deleted));
+      assertNothingLeft();
+      assert.deepEqual(simToolProcesses(sim.root), [], 'no node tool of the killed create still runs');
+    });
+  }
 
   test('the monitor outlives proxrun and records the real exit status while the API fails', async () => {
     const dir = await bundle('survive', ['sh', '-c', 'while [ ! -e /go ]; do usleep 20000; done; echo done; exit 5']);

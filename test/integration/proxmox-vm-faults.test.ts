@@ -4,7 +4,7 @@
  * proxrun's PATH), `qm create` (its task failing, the command hanging, the task hanging), the
  * `qm start` task failing, a guest that never reaches its start gate (a corrupt kernel that halts
  * in its decompressor), the VM status read failing once the guest waits at its gate, the monitor
- * unable to serve its command socket, `qm destroy` failing at delete (the state kept, a retry
+ * unable to serve its command socket, `qm destroy` failing at delete and at the clean-up of a failed create (the state kept, a retry
  * cleans up), and QEMU killed under a running container (137, and delete still cleans up). Each
  * failure is one line naming the step, and afterwards nothing is left: no VM config, disk volume,
  * directory mapping, VM folder (per-VM initrd, sockets), QEMU, virtiofsd or monitor process, and
@@ -197,13 +197,20 @@ describe('proxmox-vm under faults at each step (simulator, real QEMU)', { timeou
     assert.match(line, /^proxmox-vm create: proxmox start VM 860\d{3}: start failed: QEMU exited with code 1$/);
   });
 
-  test('the start task failing and then the destroy of the cleanup failing once: the delete after the failed create removes the VM', async () => {
-    const line = await failingCreate('cleanup', {
-      fault: ['--match', 'task qmstart', '--mode', 'error', '--message', 'start failed: QEMU exited with code 1'],
-      before: () => sim.fault(['--match', 'task qmdestroy', '--mode', 'error', '--message', 'volume is busy', '--count', '1']),
-      share: true,
-    });
-    assert.match(line, /^proxmox-vm create: proxmox start VM 860\d{3}: start failed: QEMU exited with code 1$/);
+  test('the start task failing and then the destroy of the clean-up failing once: the record stays, and the delete --force after the failed create removes the VM', async () => {
+    const id = nextId('cleanup');
+    const dir = await bundle(id, { share: true });
+    sim.fault(['--match', 'task qmdestroy', '--mode', 'error', '--message', 'volume is busy', '--count', '1']);
+    sim.fault(['--match', 'task qmstart', '--mode', 'error', '--message', 'start failed: QEMU exited with code 1', '--count', '1']);
+    const r = await proxrun(root, ['create', '--bundle', dir, id], { env, timeoutMs: BOOT_MS });
+    assert.notEqual(r.exitCode, 0, describeResult(r));
+    assert.match(r.stderr.trim(), /^proxmox-vm create: proxmox start VM 860\d{3}: start failed: QEMU exited with code 1$/);
+    assert.deepEqual(sim.faultRules(), [], 'both faults were hit');
+    assert.deepEqual(leftovers(root), [id], 'the record stays, still marked creating');
+    assert.equal(vmVmids().length, 1, 'the VM the failed clean-up could not destroy is still there');
+    const deleted = await proxrun(root, ['delete', '--force', id], { env });
+    assert.equal(deleted.exitCode, 0, describeResult(deleted));
+    assertNothingLeft();
   });
 
   test('a guest that never reaches its start gate (a kernel whose compressed payload is corrupt halts in its decompressor)', async () => {

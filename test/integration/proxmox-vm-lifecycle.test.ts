@@ -55,7 +55,7 @@ describe('proxrun → proxmox-vm (simulator, real QEMU)', { timeout: 600_000 }, 
     return JSON.parse(r.stdout) as StateJson;
   };
   const vmDirOf = (id: string): string => {
-    const data = JSON.parse(fs.readFileSync(path.join(root, id, 'proxmox-vm.json'), 'utf8')) as { vmDir: string };
+    const data = (JSON.parse(fs.readFileSync(path.join(root, id, 'state.json'), 'utf8')) as { backendData: { vmDir: string } }).backendData;
     return data.vmDir;
   };
   const exitStatus = (id: string): Promise<number> =>

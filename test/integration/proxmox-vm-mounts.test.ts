@@ -32,7 +32,7 @@ describe('proxrun → proxmox-vm bind mounts (simulator, real QEMU and virtiofsd
   const processes = (word: string): string[] =>
     spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).stdout.split('\n').filter((line) => line.includes(word) && line.includes(sim.root));
   const exitStatus = (id: string): Promise<number> => {
-    const data = JSON.parse(fs.readFileSync(path.join(root, id, 'proxmox-vm.json'), 'utf8')) as { vmDir: string };
+    const data = (JSON.parse(fs.readFileSync(path.join(root, id, 'state.json'), 'utf8')) as { backendData: { vmDir: string } }).backendData;
     return pollFor(() => {
       const text = fs.readFileSync(path.join(data.vmDir, 'exit-status'), 'utf8');
       return /^\d+$/.test(text) ? Number(text) : undefined;

@@ -50,9 +50,24 @@ async function api(method: string, apiPath: string, params: Record<string, strin
   throw new CliExit(255, msg);
 }
 
-/** Follows a task like the CLI's worker in the foreground: prints its log, exits 255 on failure. */
+/**
+ * Follows a task like the CLI's worker in the foreground: prints its log, exits 255 on failure.
+ * On a node the tool is the worker, so SIGTERM or SIGINT end the task ("received interrupt"):
+ * here the tool stops the task it follows, then exits.
+ */
 async function followTask(upid: string): Promise<void> {
   const enc = encodeURIComponent(upid);
+  const interrupt = (): void => {
+    call('DELETE', `/nodes/${node}/tasks/${enc}`, {}).then(
+      () => {
+        process.stderr.write('received interrupt\n');
+        process.exit(255);
+      },
+      () => process.exit(255),
+    );
+  };
+  process.once('SIGTERM', interrupt);
+  process.once('SIGINT', interrupt);
   let printed = 0;
   for (;;) {
     const status = (await api('GET', `/nodes/${node}/tasks/${enc}/status`)) as { status: string; exitstatus?: string };
@@ -195,6 +210,14 @@ async function pct(args: string[]): Promise<number> {
     const files = await import('./cli-files.js');
     await files.pctUnmount(layout.node(node), Number(vmid));
     if (conf['lock'] === 'mounted') files.setLock(layout.pveDir, layout.readSettings().nodes, node, Number(vmid), undefined);
+    return 0;
+  }
+  if (verb === 'unlock') {
+    // CLI only (pct.pm): lifts whatever lock the config holds, as root on the node.
+    const [vmid] = need(pos, ['vmid'], 'pct unlock <vmid>');
+    await api('GET', `${base(vmid ?? '')}/config`);
+    const files = await import('./cli-files.js');
+    files.setLock(layout.pveDir, layout.readSettings().nodes, node, Number(vmid), undefined);
     return 0;
   }
   if (verb === 'list') {

@@ -1,7 +1,7 @@
 /** `/version`, `/cluster/nextid`, `/cluster/resources`, `/nodes`, `/nodes/{node}/status`, tasks. */
 import os from 'node:os';
 import { Envelope, type Handler } from './sim-context.js';
-import { paramError, plainError } from './api-error.js';
+import { paramError } from './api-error.js';
 import { paramInt, paramString } from './param-values.js';
 import { requireNode } from './lxc-api.js';
 import { parseUpid } from './tasks.js';
@@ -74,7 +74,12 @@ export const listTasks: Handler = async (req) => {
   const node = requireNode(req);
   const limit = paramInt(req.params, 'limit') ?? 50;
   const vmid = paramInt(req.params, 'vmid');
-  const tasks = req.ctx.tasks.list(node).filter((t) => vmid === undefined || t.id === String(vmid));
+  // `source`: archive (default, finished tasks), active (running ones) or all.
+  const source = paramString(req.params, 'source') ?? 'archive';
+  const tasks = req.ctx.tasks
+    .list(node)
+    .filter((t) => vmid === undefined || t.id === String(vmid))
+    .filter((t) => source === 'all' || (source === 'active') === (t.status === 'running'));
   return tasks.slice(0, limit).map((t) => ({
     ...t,
     ...(t.status === 'stopped' ? { endtime: t.starttime, status: t.exitstatus } : { status: undefined }),
@@ -99,6 +104,7 @@ export const taskLog: Handler = async (req) => {
   return new Envelope(slice.map((t, i) => ({ n: start + i + 1, t })), { total: lines.length });
 };
 
-export const stopTask: Handler = async () => {
-  throw plainError('stopping tasks is not supported by the simulator');
+export const stopTask: Handler = async (req) => {
+  req.ctx.tasks.stop(taskUpid(req));
+  return null;
 };

@@ -305,6 +305,10 @@ export const destroyCt: Handler = async (req) => {
   const guest = ctx.store.read(loc);
   const force = paramBool(req.params, 'force') ?? false;
   if (configBool(guest.config.props['protection'])) throw plainError(`can't remove CT ${loc.vmid} - protection mode enabled`);
+  // pve-container's early checks: a locked CT (a create still at work, or one whose worker died)
+  // is refused, and this API has no skiplock; `pct unlock` lifts the lock.
+  const lock = guest.config.props['lock'];
+  if (lock) throw plainError(`CT is locked (${lock})`);
   const state = await ctx.runtime.state(ctx.nodePaths(loc.node), loc.vmid);
   if (state.running && !force) throw plainError(`unable to destroy CT ${loc.vmid} - container is running`);
   return ctx.tasks.start(loc.node, 'vzdestroy', String(loc.vmid), req.identity.user, async (task) => {

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Handler, HandlerRequest } from './sim-context.js';
-import { ApiError, plainError } from './api-error.js';
+import { ApiError, paramError, plainError } from './api-error.js';
 import { paramBool, paramInt, paramString } from './param-values.js';
 import { requireNode } from './lxc-api.js';
 import type { GuestLocation } from './config-store.js';
@@ -133,13 +133,28 @@ export const updateVmConfig = (asTask: boolean): Handler => async (req) => {
   return req.ctx.tasks.start(loc.node, 'qmconfig', String(loc.vmid), req.identity.user, apply);
 };
 
+/** `skiplock` is root@pam's alone (qemu-server: "Only root may use this option."). */
+function skiplockOf(req: HandlerRequest): boolean {
+  const skiplock = paramBool(req.params, 'skiplock') ?? false;
+  if (skiplock && !req.identity.isRootPam) throw paramError({ skiplock: 'Only root may use this option.' });
+  return skiplock;
+}
+
+/** qemu-server's check_lock in the worker: a locked VM is refused unless `skiplock`. */
+function checkVmLock(ctx: SimContext, loc: GuestLocation, skiplock: boolean): void {
+  const lock = ctx.store.read(loc).config.props['lock'];
+  if (lock !== undefined && !skiplock) throw new Error(`VM is locked (${lock})`);
+}
+
 export const destroyVm: Handler = async (req) => {
   const loc = vmLocation(req);
   const guest = req.ctx.store.read(loc);
   if (guest.config.props['protection'] === '1') throw plainError(`can't remove VM ${loc.vmid} - protection mode enabled`);
+  const skiplock = skiplockOf(req);
   const node = req.ctx.nodePaths(loc.node);
   if (vmState(node, loc.vmid).running) throw plainError(`VM ${loc.vmid} is running - destroy failed`);
   return req.ctx.tasks.start(loc.node, 'qmdestroy', String(loc.vmid), req.identity.user, async (task) => {
+    checkVmLock(req.ctx, loc, skiplock);
     if (vmState(node, loc.vmid).running) throw new Error(`VM ${loc.vmid} is running - destroy failed`);
     for (const s of req.ctx.storages(loc.node)) {
       const dir = path.join(s.path, 'images', String(loc.vmid));
@@ -196,10 +211,12 @@ export const startVm: Handler = async (req) => {
 export const stopVm: Handler = async (req) => {
   const loc = vmLocation(req);
   req.ctx.store.read(loc);
+  const skiplock = skiplockOf(req);
   const timeoutS = paramInt(req.params, 'timeout') ?? 60;
-  return req.ctx.tasks.start(loc.node, 'qmstop', String(loc.vmid), req.identity.user, (task) =>
-    endVm(req.ctx.nodePaths(loc.node), loc.vmid, { shutdown: false, timeoutS, force: true, log: task.log }),
-  );
+  return req.ctx.tasks.start(loc.node, 'qmstop', String(loc.vmid), req.identity.user, (task) => {
+    checkVmLock(req.ctx, loc, skiplock);
+    return endVm(req.ctx.nodePaths(loc.node), loc.vmid, { shutdown: false, timeoutS, force: true, log: task.log });
+  });
 };
 
 export const shutdownVm: Handler = async (req) => {

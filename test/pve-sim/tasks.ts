@@ -144,11 +144,13 @@ export class TaskManager {
     setImmediate(() => {
       run().then(
         () => {
-          if (fault?.mode === 'hang') return;
+          // A task stopped meanwhile (stop()) has its final line already.
+          if (fault?.mode === 'hang' || !this.running.has(upid)) return;
           fs.appendFileSync(file, warnings > 0 ? `TASK WARNINGS: ${warnings}\n` : 'TASK OK\n');
           this.running.delete(upid);
         },
         (err: unknown) => {
+          if (!this.running.has(upid)) return;
           if (err instanceof DroppedTask) {
             // The worker vanished: no final line, so the status reads "unexpected status".
             this.running.delete(upid);
@@ -194,6 +196,18 @@ export class TaskManager {
       }
     }
     return out.sort((a, b) => b.starttime - a.starttime);
+  }
+
+  /**
+   * DELETE /nodes/{node}/tasks/{upid}: a running task's worker gets SIGTERM and dies with "received
+   * interrupt" (pve-common's fork_worker). The simulator cannot cut short a body already at work: it
+   * ends the task as Proxmox reports it, and whatever the body still does is ignored. A task that
+   * has stopped is left as it is.
+   */
+  stop(upid: string): void {
+    if (!this.running.has(upid)) return;
+    this.running.delete(upid);
+    fs.appendFileSync(this.logPath(upid), 'TASK ERROR: received interrupt\n');
   }
 
   /** Waits until a task has stopped and returns its exit status. */

@@ -128,7 +128,7 @@ test('the proxrun configuration accepts a full, valid file', () => {
       caFile: null,
       timeoutSeconds: 120,
       rootfsDelivery: 'archive',
-      vm: { kernel: '/boot/vmlinuz', initrd: null, memory: 512, cores: 2 },
+      vm: { kernel: '/boot/vmlinuz', memory: 512, cores: 2 },
     },
   };
   assert.deepEqual(validateProxrunConfigSchema(config), []);
@@ -169,6 +169,15 @@ test('the proxrun configuration refuses unknown fields and bad values with clear
   assert.deepEqual(validateProxrunConfigSchema({ proxmox: { vmidRange: [100] } }), [
     { path: '/proxmox/vmidRange', message: 'must have at least 2 entries' },
   ]);
+});
+
+test('the proxrun configuration: VM memory below what boots and the initrd the VM backend builds itself are refused by the schema alone', () => {
+  assert.deepEqual(validateProxrunConfigSchema({ proxmox: { vm: { memory: 63, initrd: '/boot/initrd.img', kernel: 'vmlinuz' } } }), [
+    { path: '/proxmox/vm/initrd', message: 'is not a known property' },
+    { path: '/proxmox/vm/kernel', message: 'must be an absolute path' },
+    { path: '/proxmox/vm/memory', message: 'must be at least 64' },
+  ]);
+  assert.deepEqual(validateProxrunConfigSchema({ proxmox: { vm: { memory: 64 } } }), []);
 });
 
 test('state documents: runc-style output validates, including status "paused"', () => {

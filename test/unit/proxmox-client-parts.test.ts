@@ -9,6 +9,7 @@ import { cliErrorDetail, cliOptions } from '../../src/proxmox/cli-run.js';
 import { encodeParams, errorDetail } from '../../src/proxmox/api-request.js';
 import { readTokenSecret } from '../../src/proxmox/token-secret.js';
 import { apiBaseUrl, createProxmoxClient } from '../../src/proxmox/index.js';
+import { isRefusedRequest } from '../../src/proxmox/step.js';
 import { checkVmidRange, isVmidTaken } from '../../src/proxmox/vmid.js';
 import { checkUploadName } from '../../src/proxmox/upload-name.js';
 
@@ -130,16 +131,11 @@ test('the token secret file must be root\'s alone: no other owner, no open folde
   }
 });
 
-test('config errors name the missing or bad setting', () => {
-  assert.throws(() => createProxmoxClient({ transport: 'api', node: 'pve1' }), /^Error: proxrun config: proxmox\.apiUrl is required for transport "api"$/);
-  assert.throws(() => createProxmoxClient({ transport: 'api', node: 'pve1', apiUrl: 'https://h:8006' }), /proxmox\.tokenId is required for transport "api"/);
-  assert.throws(() => createProxmoxClient({ transport: 'api', node: 'pve1', apiUrl: 'https://h:8006', tokenId: 'root@pam!x' }), /proxmox\.tokenSecretFile is required for transport "api"/);
+test('building a client: the resolver\'s problems, one line naming each key (rules of the schema are in proxmox-settings.test.ts)', () => {
+  assert.throws(() => createProxmoxClient({ transport: 'api', node: 'pve1' }), /^Error: proxrun config: proxmox\.apiUrl is required for transport "api"; proxrun config: proxmox\.tokenId is required for transport "api"; proxrun config: proxmox\.tokenSecretFile is required for transport "api"$/);
   assert.throws(() => createProxmoxClient({ transport: 'api', node: 'pve1', apiUrl: 'http://h:8006', tokenId: 'root@pam!x', tokenSecretFile: '/x' }), /proxmox\.apiUrl must start with https/);
-  assert.throws(() => createProxmoxClient({ transport: 'api', node: 'pve1', apiUrl: 'https://h', tokenId: 'root', tokenSecretFile: '/x' }), /proxmox\.tokenId must look like USER@REALM!TOKENID/);
   assert.throws(() => createProxmoxClient({ transport: 'api', node: 'pve1', apiUrl: 'https://h', tokenId: 'root@pam!x', tokenSecretFile: '/x', fingerprint: 'AB:CD' }), /proxmox\.fingerprint must be/);
-  assert.throws(() => createProxmoxClient({ transport: 'cli', node: 'pve1', cliPath: 'usr/sbin' }), /proxmox\.cliPath must be an absolute path/);
   assert.throws(() => createProxmoxClient({ node: 'bad_node!' }), /proxmox\.node "bad_node!" is not a valid node name/);
-  assert.throws(() => createProxmoxClient({ node: 'pve1', timeoutSeconds: 0 }), /proxmox\.timeoutSeconds must be a positive number/);
   const cli = createProxmoxClient({ node: 'pve1', cliPath: '/usr/sbin' });
   assert.equal(cli.transport, 'cli');
   assert.equal(cli.node, 'pve1');
@@ -162,4 +158,13 @@ test('upload names must be one safe name with the right extension', () => {
   checkUploadName('vztmpl', 'x.tar.zst');
   assert.throws(() => checkUploadName('vztmpl', '../x.tar'), /filename "..\/x.tar" must be one name/);
   assert.throws(() => checkUploadName('vztmpl', 'x.qcow2'), /wrong extension for content vztmpl/);
+});
+
+test('a request Proxmox refused (HTTP 4xx) did nothing; a server error, a timeout or a failed task may have', () => {
+  assert.equal(isRefusedRequest(new ProxmoxError('upload x.tar', 'authentication failure', 401)), true);
+  assert.equal(isRefusedRequest(new ProxmoxError('upload x.tar', 'storage: bad', 400)), true);
+  assert.equal(isRefusedRequest(new ProxmoxError('upload x.tar', 'internal error', 500)), false);
+  assert.equal(isRefusedRequest(new ProxmoxError('upload x.tar', 'timed out after 3 s')), false);
+  assert.equal(isRefusedRequest(new ProxmoxError('create CT 100', 'unable to create CT', 255)), false, 'a CLI exit code is no HTTP status');
+  assert.equal(isRefusedRequest(new Error('upload x.tar: 401')), false);
 });

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { execFile } from 'node:child_process';
 import type { Options } from 'execa';
 import type { Problem } from '../../oci/problems.js';
+import { CONTAINER_STATUS_VALUES } from '../../oci/generated/state-constants.js';
 import type {
   Backend,
   BackendContext,
@@ -14,7 +15,7 @@ import type {
   RunRequest,
 } from '../../runtime/backend.js';
 import { ChildExit, RuntimeError } from '../../runtime/errors.js';
-import type { ContainerRecord } from '../../runtime/state-store.js';
+import type { ContainerRecord } from '../../runtime/backend.js';
 
 type PassthroughName = 'runc' | 'crun';
 
@@ -28,7 +29,7 @@ export function createPassthroughBackend(name: PassthroughName): Backend {
   return new PassthroughBackend(name);
 }
 
-const STATUSES: readonly ContainerStatus[] = ['creating', 'created', 'running', 'paused', 'stopped'];
+const STATUSES: readonly ContainerStatus[] = CONTAINER_STATUS_VALUES;
 
 class PassthroughBackend implements Backend {
   readonly name: PassthroughName;
@@ -107,9 +108,8 @@ class PassthroughBackend implements Backend {
     return args;
   }
 
-  async create(req: CreateRequest, ctx: BackendContext): Promise<Record<string, unknown>> {
+  async create(req: CreateRequest, ctx: BackendContext): Promise<void> {
     await this.runOrFail(ctx, this.createArgs('create', req, ctx), preservedFdCount(req.preserveFds));
-    return {};
   }
 
   async run(req: RunRequest, ctx: BackendContext): Promise<number> {

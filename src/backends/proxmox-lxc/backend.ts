@@ -9,11 +9,11 @@ import { writeFile } from 'node:fs/promises';
 import { hostIds, PROXMOX_DEFAULT_ID_MAP, readExitStatus, releaseStart } from '../../monitor/index.js';
 import type { Problem } from '../../oci/problems.js';
 import type { Spec } from '../../oci/spec.js';
-import type { Backend, BackendContext, BackendStatus, CreateRequest, ExecRequest } from '../../runtime/backend.js';
+import type { Backend, BackendContext, BackendStatus, CreateRequest, DeleteHow, ExecRequest } from '../../runtime/backend.js';
 import { errNotPaused, errNotRunning, errUnsupported, RuntimeError } from '../../runtime/errors.js';
 import { logWarning } from '../../runtime/log.js';
-import type { ContainerRecord } from '../../runtime/state-store.js';
-import { loadContainerData, saveProgress, startedMarker, type LxcContainerData } from './container-data.js';
+import type { ContainerRecord } from '../../runtime/backend.js';
+import { containerData, startedMarker, type LxcContainerData } from './container-data.js';
 import { containerStatus } from './container-status.js';
 import { createContainer } from './create-container.js';
 import type { TranslateResult } from './translate/ct-plan.js';
@@ -29,13 +29,13 @@ import { LINUX_CAPABILITIES } from './translate/linux-capabilities.js';
 import { runHooks } from '../shared/hooks.js';
 import { cgroupDirOf, cgroupPids, initPid } from './lxc-local.js';
 import { signalMonitor } from './monitor/monitor-process.js';
-import { openPveOps } from './open-pve-ops.js';
 import { freezeCt, thawCt } from './pause.js';
 import { applyOomScoreAdj, processOptionsEntry, processOptionsOf } from './process-options.js';
 import { resourcesToCtParams } from './translate/update-resources.js';
 import { translateSpec } from './translate/translate.js';
 import { hostSecurity } from './host-security.js';
 import { printPidList } from '../shared/ps-output.js';
+import { SPEC_VERSION, SPEC_VERSION_MIN } from '../../oci/version.js';
 import { resolveSettings, type LxcBackendSettings } from './settings.js';
 
 const SIGKILL = 9;
@@ -82,7 +82,7 @@ class ProxmoxLxcBackend implements Backend {
     return problems;
   }
 
-  async create(req: CreateRequest, ctx: BackendContext): Promise<Record<string, unknown>> {
+  async create(req: CreateRequest, ctx: BackendContext): Promise<void> {
     const settings = settingsOrThrow(ctx);
     if (req.consoleSocket !== undefined || req.spec.process?.terminal === true) {
       throw errUnsupported('proxmox-lxc: terminal mode (process.terminal, --console-socket) is not supported: no pty relay yet; run without -t');
@@ -92,20 +92,20 @@ class ProxmoxLxcBackend implements Backend {
     if (plan === undefined) throw new RuntimeError('InvalidConfig', problems.map((p) => `config.json: ${p.path}: ${p.message}`).join('; '));
     for (const warning of plan.warnings) await logWarning(warning);
     try {
-      const data = await createContainer({ req, plan, settings, ops: openPveOps(ctx.config), containerDir: ctx.containerDir });
-      return { ...data, ...processOptionsEntry(plan), ...startContainerHooksEntry(req.spec) };
+      const keep = { ...processOptionsEntry(plan), ...startContainerHooksEntry(req.spec) };
+      await createContainer({ req, plan, settings, ops: await ctx.proxmox(), containerDir: ctx.containerDir, progress: ctx.progress, keep });
     } catch (err) {
       throw new RuntimeError('Backend', `proxmox-lxc create: ${(err as Error).message}`);
     }
   }
 
-  private data(record: ContainerRecord, ctx: BackendContext): LxcContainerData {
-    return loadContainerData(record.backendData, ctx.containerDir);
+  private data(record: ContainerRecord): LxcContainerData {
+    return containerData(record.backendData);
   }
 
   async start(record: ContainerRecord, ctx: BackendContext): Promise<void> {
     const settings = settingsOrThrow(ctx);
-    const data = this.data(record, ctx);
+    const data = this.data(record);
     const { status, pid } = await containerStatus(data, settings.lxcPath, ctx.containerDir);
     if (status === 'stopped') throw new RuntimeError('Stopped', 'cannot start a container that has stopped');
     if (status !== 'created') throw new RuntimeError('Running', 'cannot start an already running container');
@@ -134,20 +134,20 @@ class ProxmoxLxcBackend implements Backend {
     try {
       await runStartContainerHooks(hooks, { lxcPath: settings.lxcPath, vmid: data.vmid }, state);
     } catch (err) {
-      await openPveOps(ctx.config).stopCt(data.node ?? settings.node, data.vmid).catch((stopErr: Error) => logWarning(`stopping CT ${data.vmid ?? ''} after a failed startContainer hook: ${stopErr.message}`));
+      await (await ctx.proxmox()).stopCt(data.node ?? settings.node, data.vmid).catch((stopErr: Error) => logWarning(`stopping CT ${data.vmid ?? ''} after a failed startContainer hook: ${stopErr.message}`));
       throw err;
     }
   }
 
   async status(record: ContainerRecord, ctx: BackendContext): Promise<BackendStatus> {
     const settings = settingsOrThrow(ctx);
-    return containerStatus(this.data(record, ctx), settings.lxcPath, ctx.containerDir);
+    return containerStatus(this.data(record), settings.lxcPath, ctx.containerDir);
   }
 
   /** The app's exit status, once the monitor has recorded it (137 when the monitor was killed before it could). */
   async wait(record: ContainerRecord, ctx: BackendContext): Promise<number> {
     const settings = settingsOrThrow(ctx);
-    const data = this.data(record, ctx);
+    const data = this.data(record);
     const monitorDir = data.monitorDir;
     if (monitorDir === undefined) throw errNotRunning();
     for (;;) {
@@ -160,7 +160,7 @@ class ProxmoxLxcBackend implements Backend {
 
   async kill(record: ContainerRecord, signal: number, all: boolean, ctx: BackendContext): Promise<void> {
     const settings = settingsOrThrow(ctx);
-    const data = this.data(record, ctx);
+    const data = this.data(record);
     // SIGKILL cannot be trapped, so the monitor could not forward it: it goes to every process of
     // the CT. The init dies without reporting, and the monitor records 137 and exits with it.
     if (all || signal === SIGKILL) {
@@ -182,20 +182,19 @@ class ProxmoxLxcBackend implements Backend {
     }
   }
 
-  async delete(record: ContainerRecord, _force: boolean, ctx: BackendContext): Promise<void> {
-    const data = this.data(record, ctx);
+  async delete(record: ContainerRecord, _force: boolean, ctx: BackendContext, how?: DeleteHow): Promise<void> {
+    const data = this.data(record);
     // A create that failed before making anything leaves nothing to destroy: no Proxmox client is
     // needed (it may be the very thing that failed, e.g. an unreadable token file).
     const made = [data.vmid, data.templateVolid, data.rootfsVolid, data.monitorDir, data.monitorPid].some((v) => v !== undefined);
     if (made) {
       const settings = settingsOrThrow(ctx);
       try {
-        await destroyContainer(data, settings, openPveOps(ctx.config));
+        await destroyContainer(data, settings, await ctx.proxmox(), how?.interrupted ?? true);
       } catch (err) {
         throw new RuntimeError('Backend', `proxmox-lxc delete: ${(err as Error).message}`);
       }
     }
-    saveProgress(ctx.containerDir, {});
     if ((data.hooks?.poststop.length ?? 0) > 0) {
       const state = hookStateJson(record, 'stopped', 0, data.vmid, data.node);
       await runHooks('poststop', data.hooks?.poststop, state).catch((err: Error) => logWarning(err.message));
@@ -204,7 +203,7 @@ class ProxmoxLxcBackend implements Backend {
 
   async ps(record: ContainerRecord, format: 'table' | 'json', _psArgs: string[], ctx: BackendContext): Promise<void> {
     const settings = settingsOrThrow(ctx);
-    const data = this.data(record, ctx);
+    const data = this.data(record);
     const pid = data.vmid === undefined ? undefined : await initPid(settings.lxcPath, data.vmid);
     const cgroup = pid === undefined ? undefined : await cgroupDirOf(pid);
     const pids = cgroup === undefined ? [] : await cgroupPids(cgroup);
@@ -215,7 +214,7 @@ class ProxmoxLxcBackend implements Backend {
     // The --process file first: the caller deletes it as soon as proxrun returns.
     const proc = resolveExecProcess(req, record.bundle);
     const settings = settingsOrThrow(ctx);
-    const data = this.data(record, ctx);
+    const data = this.data(record);
     const { status } = await containerStatus(data, settings.lxcPath, ctx.containerDir);
     if (status !== 'running' || data.vmid === undefined) throw new RuntimeError('NotRunning', 'container not running', EXEC_RUNTIME_FAILURE);
     const options = processOptionsOf(record.backendData);
@@ -233,7 +232,7 @@ class ProxmoxLxcBackend implements Backend {
 
   async pause(record: ContainerRecord, ctx: BackendContext): Promise<void> {
     const settings = settingsOrThrow(ctx);
-    const data = this.data(record, ctx);
+    const data = this.data(record);
     const { status } = await containerStatus(data, settings.lxcPath, ctx.containerDir);
     if (status !== 'running' || data.vmid === undefined) throw errNotRunning();
     try {
@@ -245,7 +244,7 @@ class ProxmoxLxcBackend implements Backend {
 
   async resume(record: ContainerRecord, ctx: BackendContext): Promise<void> {
     const settings = settingsOrThrow(ctx);
-    const data = this.data(record, ctx);
+    const data = this.data(record);
     const { status } = await containerStatus(data, settings.lxcPath, ctx.containerDir);
     if (status !== 'paused' || data.vmid === undefined) throw errNotPaused();
     try {
@@ -258,11 +257,11 @@ class ProxmoxLxcBackend implements Backend {
   async update(record: ContainerRecord, resources: Buffer, ctx: BackendContext): Promise<void> {
     const params = resourcesToCtParams(resources);
     const settings = settingsOrThrow(ctx);
-    const data = this.data(record, ctx);
+    const data = this.data(record);
     if (data.vmid === undefined) throw errNotRunning();
     if (Object.keys(params).length === 0) return;
     try {
-      await openPveOps(ctx.config).setCtConfig(data.node ?? settings.node, data.vmid, params);
+      await (await ctx.proxmox()).setCtConfig(data.node ?? settings.node, data.vmid, params);
     } catch (err) {
       throw new RuntimeError('Backend', `proxmox-lxc update: ${(err as Error).message}`);
     }
@@ -276,8 +275,8 @@ class ProxmoxLxcBackend implements Backend {
   async features(_ctx: BackendContext): Promise<Record<string, unknown> | null> {
     const sorted = (names: Iterable<string>): string[] => [...names].sort();
     return {
-      ociVersionMin: '1.0.0',
-      ociVersionMax: '1.3.0',
+      ociVersionMin: SPEC_VERSION_MIN,
+      ociVersionMax: SPEC_VERSION,
       hooks: ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'],
       mountOptions: [...SUPPORTED_MOUNT_OPTIONS],
       linux: {

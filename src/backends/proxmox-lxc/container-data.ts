@@ -1,10 +1,8 @@
 /**
- * What the proxmox-lxc backend remembers about one container. It goes into the
- * record's backendData once create succeeds, and into a progress file in the
- * container's folder as soon as each piece exists, so that a create killed
- * half-way can still be deleted.
+ * What the proxmox-lxc backend remembers about one container: the record's backendData, which
+ * create fills through the runtime's progress recorder before each piece is made, so that a
+ * create that failed or was killed half-way can still be deleted.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import type { Hook } from '../../oci/spec.js';
 
@@ -24,32 +22,13 @@ export interface LxcContainerData {
   hooks?: { poststart: Hook[]; poststop: Hook[] };
 }
 
-const PROGRESS_FILE = 'proxmox-lxc.json';
 const STARTED_FILE = 'proxmox-lxc.started';
-
-export function progressFile(containerDir: string): string {
-  return path.join(containerDir, PROGRESS_FILE);
-}
 
 export function startedMarker(containerDir: string): string {
   return path.join(containerDir, STARTED_FILE);
 }
 
-/** Records progress (atomically); a folder that is gone (an empty containerDir in `check`) is skipped. */
-export function saveProgress(containerDir: string, data: LxcContainerData): void {
-  if (containerDir === '') return;
-  const file = progressFile(containerDir);
-  const tmp = `${file}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(data), { mode: 0o600 });
-  fs.renameSync(tmp, file);
-}
-
-/** The record's data, else the progress file, else nothing known. */
-export function loadContainerData(backendData: Record<string, unknown>, containerDir: string): LxcContainerData {
-  if (typeof backendData['vmid'] === 'number') return backendData as LxcContainerData;
-  try {
-    return JSON.parse(fs.readFileSync(progressFile(containerDir), 'utf8')) as LxcContainerData;
-  } catch {
-    return {};
-  }
+/** The backend's data in a record (during create: its progress so far). */
+export function containerData(backendData: Readonly<Record<string, unknown>>): LxcContainerData {
+  return backendData as LxcContainerData;
 }

@@ -10,14 +10,15 @@ import { rm } from 'node:fs/promises';
 import type { LxcContainerData } from './container-data.js';
 import { killMonitorGroup } from './monitor/monitor-process.js';
 import { isMissingGuest } from '../../proxmox/step.js';
+import { despiteCreateLock } from '../../proxmox/create-lock.js';
 import type { PveOps } from './pve-ops.js';
 import type { LxcBackendSettings } from './settings.js';
 
-export async function destroyContainer(data: LxcContainerData, settings: LxcBackendSettings, ops: PveOps): Promise<void> {
+export async function destroyContainer(data: LxcContainerData, settings: LxcBackendSettings, ops: PveOps, interrupted: boolean): Promise<void> {
   const failures: string[] = [];
   if (data.vmid !== undefined) {
     try {
-      await destroyCt(ops, data.node ?? settings.node, data.vmid);
+      await destroyCt(ops, data.node ?? settings.node, data.vmid, interrupted);
     } catch (err) {
       if (!isMissingGuest(err)) failures.push((err as Error).message);
     }
@@ -35,15 +36,14 @@ export async function destroyContainer(data: LxcContainerData, settings: LxcBack
 }
 
 /**
- * Destroys with force and purge. A create that failed half-way leaves the config locked
- * (`lock: create`), which destroy refuses; proxrun made that lock, so it removes it and retries.
+ * Destroys with force and purge. A create that failed or was killed half-way may leave the config
+ * locked (`lock: create`), which destroy refuses and which its API has no `skiplock` for: proxrun
+ * made that lock, so once no task of the CT runs any more it lifts it (`pct unlock`) and retries.
  */
-async function destroyCt(ops: PveOps, node: string, vmid: number): Promise<void> {
-  try {
-    await ops.destroyCt(node, vmid, { force: true, purge: true });
-  } catch (err) {
-    if (!/locked \(create\)/.test((err as Error).message)) throw err;
-    await ops.setCtConfig(node, vmid, {}, ['lock']);
-    await ops.destroyCt(node, vmid, { force: true, purge: true });
-  }
+async function destroyCt(ops: PveOps, node: string, vmid: number, interrupted: boolean): Promise<void> {
+  const destroy = (): Promise<void> => ops.destroyCt(node, vmid, { force: true, purge: true });
+  await despiteCreateLock(ops, node, vmid, interrupted, destroy, async () => {
+    await ops.unlockCt(node, vmid);
+    await destroy();
+  });
 }

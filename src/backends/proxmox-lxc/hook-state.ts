@@ -1,7 +1,7 @@
 /** The state JSON hooks get on stdin: runtime-spec state with the CT's identity. */
 import { buildState } from '../../runtime/oci-state.js';
 import type { ContainerStatus } from '../../runtime/backend.js';
-import type { ContainerRecord } from '../../runtime/state-store.js';
+import type { ContainerRecord } from '../../runtime/backend.js';
 
 export const VMID_ANNOTATION = 'io.proxrun.pve.vmid';
 export const NODE_ANNOTATION = 'io.proxrun.pve.node';

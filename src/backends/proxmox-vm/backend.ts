@@ -3,28 +3,27 @@
  * proxrun's initramfs straight into the bundle's rootfs (docs/proxmox-vm.md). The VM is started
  * at create and waits at the guest's start gate; a per-VM monitor process (the pid in the pid
  * file) holds the guest's virtio-console ports, relays output, forwards signals and exits with the
- * payload's status. Proxmox is reached through `qm`/`pvesh` on this node.
+ * payload's status. Proxmox is reached through the runtime's Proxmox client (`qm`/`pvesh` on this node).
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { createProxmoxClient } from '../../proxmox/index.js';
-import { CliQemuClient, type QemuClient } from '../../proxmox/qemu.js';
 import type { Problem } from '../../oci/problems.js';
 import type { Spec } from '../../oci/spec.js';
-import type { Backend, BackendContext, BackendStatus, CreateRequest, ExecRequest } from '../../runtime/backend.js';
+import type { Backend, BackendContext, BackendStatus, CreateRequest, DeleteHow, ExecRequest } from '../../runtime/backend.js';
 import { errNotRunning, errUnsupported, RuntimeError } from '../../runtime/errors.js';
 import { logWarning } from '../../runtime/log.js';
-import type { ContainerRecord } from '../../runtime/state-store.js';
+import type { ContainerRecord } from '../../runtime/backend.js';
 import { createVm } from './create-vm.js';
 import { destroyVm } from './destroy-vm.js';
 import { sendMonitorCommand } from './monitor/monitor-client.js';
 import { isVmMonitor } from './monitor/monitor-spawn.js';
 import { exitStatusFile, monitorErrorFile } from './monitor/vm-dir.js';
 import { resolveVmSettings, type VmBackendSettings } from './settings.js';
-import { loadVmData, saveProgress, startedMarker, type VmContainerData } from './vm-data.js';
+import { startedMarker, vmData, type VmContainerData } from './vm-data.js';
 import { planVm, type VmPlanResult } from './translate/vm-plan.js';
 import { vmStatus } from './vm-status.js';
 import { hasVirtiofsd } from './virtiofsd.js';
 import { describeSource } from './bind-source.js';
+import { PROXMOX_VM_SETTINGS_DEFAULTS } from '../../oci/generated/proxrun-config-constants.js';
 import { execRefused } from './exec/exec.js';
 import { printPidList } from '../shared/ps-output.js';
 
@@ -55,15 +54,11 @@ function settingsOrThrow(ctx: BackendContext): VmBackendSettings {
 function plan(spec: Spec, ctx: BackendContext, settings: VmBackendSettings | undefined): VmPlanResult {
   return planVm(spec, {
     lenient: ctx.config.lenient === true,
-    defaultMemoryMiB: settings?.defaultMemoryMiB ?? 256,
-    defaultCores: settings?.defaultCores ?? 1,
+    defaultMemoryMiB: settings?.vm.memoryMiB ?? PROXMOX_VM_SETTINGS_DEFAULTS.memory,
+    defaultCores: settings?.vm.cores ?? PROXMOX_VM_SETTINGS_DEFAULTS.cores,
     virtiofsd: hasVirtiofsd(),
     describeSource,
   });
-}
-
-function qemuClient(settings: VmBackendSettings): QemuClient {
-  return new CliQemuClient({ node: settings.node, cliPath: settings.cliPath, timeoutSeconds: settings.timeoutSeconds });
 }
 
 class ProxmoxVmBackend implements Backend {
@@ -76,7 +71,7 @@ class ProxmoxVmBackend implements Backend {
     return problems;
   }
 
-  async create(req: CreateRequest, ctx: BackendContext): Promise<Record<string, unknown>> {
+  async create(req: CreateRequest, ctx: BackendContext): Promise<void> {
     const settings = settingsOrThrow(ctx);
     if (req.consoleSocket !== undefined || req.spec.process?.terminal === true) {
       throw errUnsupported('proxmox-vm: terminal mode (process.terminal, --console-socket) is not supported; run without -t');
@@ -85,26 +80,20 @@ class ProxmoxVmBackend implements Backend {
     const result = plan(req.spec, ctx, settings);
     if (result.plan === undefined) throw new RuntimeError('InvalidConfig', result.problems.map((p) => `config.json: ${p.path}: ${p.message}`).join('; '));
     for (const warning of result.plan.warnings) await logWarning(warning);
-    let pve;
+    const pve = await ctx.proxmox();
     try {
-      pve = createProxmoxClient(ctx.config.proxmox);
-    } catch (err) {
-      throw new RuntimeError('InvalidConfig', (err as Error).message);
-    }
-    try {
-      const data = await createVm({ req, plan: result.plan, settings, pve, qemu: qemuClient(settings), containerDir: ctx.containerDir, proxrunVersion: proxrunVersion() });
-      return { ...data };
+      await createVm({ req, plan: result.plan, settings, pve, containerDir: ctx.containerDir, progress: ctx.progress, proxrunVersion: proxrunVersion() });
     } catch (err) {
       throw new RuntimeError('Backend', `proxmox-vm create: ${(err as Error).message}`);
     }
   }
 
-  private data(record: ContainerRecord, ctx: BackendContext): VmContainerData {
-    return loadVmData(record.backendData, ctx.containerDir);
+  private data(record: ContainerRecord): VmContainerData {
+    return vmData(record.backendData);
   }
 
   async start(record: ContainerRecord, ctx: BackendContext): Promise<void> {
-    const data = this.data(record, ctx);
+    const data = this.data(record);
     const { status } = await vmStatus(data, ctx.containerDir);
     if (status === 'stopped') throw new RuntimeError('Stopped', 'cannot start a container that has stopped');
     if (status !== 'created') throw new RuntimeError('Running', 'cannot start an already running container');
@@ -117,7 +106,7 @@ class ProxmoxVmBackend implements Backend {
   }
 
   async status(record: ContainerRecord, ctx: BackendContext): Promise<BackendStatus> {
-    return vmStatus(this.data(record, ctx), ctx.containerDir);
+    return vmStatus(this.data(record), ctx.containerDir);
   }
 
   /**
@@ -125,7 +114,7 @@ class ProxmoxVmBackend implements Backend {
    * failed to reach the guest (its reason is in monitor-error) or was killed (137).
    */
   async wait(record: ContainerRecord, ctx: BackendContext): Promise<number> {
-    const data = this.data(record, ctx);
+    const data = this.data(record);
     const vmDir = data.vmDir;
     if (vmDir === undefined || data.monitorPid === undefined) throw errNotRunning();
     const recorded = async (): Promise<number | undefined> => {
@@ -147,7 +136,7 @@ class ProxmoxVmBackend implements Backend {
   }
 
   async kill(record: ContainerRecord, signal: number, _all: boolean, ctx: BackendContext): Promise<void> {
-    const data = this.data(record, ctx);
+    const data = this.data(record);
     if (data.vmid === undefined || data.vmDir === undefined || data.monitorPid === undefined || !(await isVmMonitor(data.monitorPid, data.vmDir))) {
       throw errNotRunning();
     }
@@ -160,21 +149,20 @@ class ProxmoxVmBackend implements Backend {
     }
   }
 
-  async delete(record: ContainerRecord, _force: boolean, ctx: BackendContext): Promise<void> {
+  async delete(record: ContainerRecord, _force: boolean, ctx: BackendContext, how?: DeleteHow): Promise<void> {
     const settings = settingsOrThrow(ctx);
     // A created VM runs (at the gate) and a running one is stopped by destroyVm in any case:
     // the lifecycle has already refused a plain delete of a running container.
     try {
-      await destroyVm(this.data(record, ctx), qemuClient(settings), { cliPath: settings.cliPath, timeoutSeconds: settings.timeoutSeconds });
+      await destroyVm(this.data(record), await ctx.proxmox(), settings.node, how?.interrupted ?? true);
     } catch (err) {
       throw new RuntimeError('Backend', `proxmox-vm delete: ${(err as Error).message}`);
     }
-    saveProgress(ctx.containerDir, {});
   }
 
   async ps(record: ContainerRecord, format: 'table' | 'json', _psArgs: string[], ctx: BackendContext): Promise<void> {
     // The payload's processes live in the guest kernel; on the host there is QEMU.
-    const { status, pid } = await vmStatus(this.data(record, ctx), ctx.containerDir);
+    const { status, pid } = await vmStatus(this.data(record), ctx.containerDir);
     const pids = status === 'stopped' ? [] : [pid];
     printPidList(format, pids);
   }
@@ -202,5 +190,5 @@ class ProxmoxVmBackend implements Backend {
 
 async function settingsAndStop(ctx: BackendContext, data: VmContainerData): Promise<void> {
   const settings = settingsOrThrow(ctx);
-  await qemuClient(settings).stopVm(data.node ?? settings.node, data.vmid ?? 0);
+  await (await ctx.proxmox()).stopVm(data.node ?? settings.node, data.vmid ?? 0);
 }

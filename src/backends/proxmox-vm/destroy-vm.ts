@@ -3,15 +3,15 @@
  * ends; the monitor then records 137 and exits by itself) and destroyed with purge, which frees
  * its imported disk; a monitor still alive after a short grace is killed; the VM folder (initrd,
  * sockets, monitor files) and a disk image not yet imported go. Safe to repeat: whatever is
- * already gone is skipped.
+ * already gone is skipped. A VM a killed or failed create left locked (`lock: create`) is stopped and
+ * destroyed with `skiplock` once no task of it runs any more (qm allows that to root).
  */
 import { rm } from 'node:fs/promises';
-import type { QemuClient } from '../../proxmox/qemu.js';
+import type { ProxmoxClient } from '../../proxmox/client.js';
+import { despiteCreateLock } from '../../proxmox/create-lock.js';
 import { isVmMonitor, killVmMonitor } from './monitor/monitor-spawn.js';
 import { isMissingGuest } from '../../proxmox/step.js';
 import type { VmContainerData } from './vm-data.js';
-import type { ToolSettings } from '../../proxmox/cli-run.js';
-import { deleteDirMapping } from './dir-mappings.js';
 
 const MONITOR_GRACE_MS = 3000;
 
@@ -24,17 +24,18 @@ async function monitorEnds(pid: number, vmDir: string, timeoutMs: number): Promi
   return true;
 }
 
-export async function destroyVm(data: VmContainerData, qemu: QemuClient, tools: ToolSettings): Promise<void> {
+export async function destroyVm(data: VmContainerData, pve: ProxmoxClient, defaultNode: string, interrupted: boolean): Promise<void> {
   const failures: string[] = [];
-  const node = data.node ?? qemu.node;
-  if (data.vmid !== undefined) {
+  const node = data.node ?? defaultNode;
+  const vmid = data.vmid;
+  if (vmid !== undefined) {
     try {
-      await qemu.stopVm(node, data.vmid);
+      await despiteCreateLock(pve, node, vmid, interrupted, () => pve.stopVm(node, vmid), () => pve.stopVm(node, vmid, { skiplock: true }));
     } catch (err) {
       if (!isMissingGuest(err)) failures.push((err as Error).message);
     }
     try {
-      await qemu.destroyVm(node, data.vmid, { purge: true });
+      await despiteCreateLock(pve, node, vmid, false, () => pve.destroyVm(node, vmid, { purge: true }), () => pve.destroyVm(node, vmid, { purge: true, skiplock: true }));
     } catch (err) {
       if (!isMissingGuest(err)) failures.push((err as Error).message);
     }
@@ -42,7 +43,7 @@ export async function destroyVm(data: VmContainerData, qemu: QemuClient, tools: 
   // After the VM: a mapping is still referenced by the VM's virtiofsN while the VM exists.
   for (const id of data.mappings ?? []) {
     try {
-      await deleteDirMapping(tools, id);
+      await pve.deleteDirMapping(id);
     } catch (err) {
       failures.push((err as Error).message);
     }

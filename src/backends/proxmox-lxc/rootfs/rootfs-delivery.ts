@@ -7,7 +7,8 @@
  *   and imported by Proxmox's create (works wherever the API reaches), after
  *   which the keys the OCI import overwrote are put back.
  * Either way the uploaded template is removed right after create. Every piece
- * made is recorded in `data` before the next step, so a failure can undo it.
+ * is recorded in `data` (and saved) before it is made, so a failure or a crash
+ * leaves a record that names it.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -19,7 +20,7 @@ import type { CreateRequest } from '../../../runtime/backend.js';
 import { baseTemplateName, uploadBaseTemplate } from './base-template.js';
 import type { LxcContainerData } from '../container-data.js';
 import type { CtPlan } from '../translate/ct-plan.js';
-import { step } from '../../../proxmox/step.js';
+import { isRefusedRequest, step } from '../../../proxmox/step.js';
 import type { PveOps } from '../pve-ops.js';
 import { buildOciArchive } from './rootfs-archive.js';
 import { copyRootfs } from './rootfs-copy.js';
@@ -62,25 +63,38 @@ async function createFromTemplate(inputs: DeliveryInputs, templateName: string, 
   data.templateStorage = settings.templateStorage;
   data.templateVolid = `${settings.templateStorage}:vztmpl/${templateName}`;
   save();
-  const templateVolid = await step('upload template', upload);
+  let templateVolid: string;
+  try {
+    templateVolid = await step('upload template', upload);
+  } catch (err) {
+    // Proxmox refused the upload itself (401, 403, 400): nothing was stored, and the clean-up need
+    // not ask it (perhaps with the very token it refused). Anything else may have stored it.
+    if (isRefusedRequest(err)) {
+      delete data.templateVolid;
+      delete data.templateStorage;
+      save();
+    }
+    throw err;
+  }
   const params = { ...plan.createParams, ostemplate: templateVolid, rootfs: `${rootfs}${plan.readonlyRoot ? ',ro=1' : ''}` };
   const vmid = await step('create CT', () =>
     allocateAndCreate(ops, settings.vmidRange, async (id) => {
+      // Recorded before Proxmox is asked: a create that fails, hangs or is killed after Proxmox
+      // claimed the id leaves a config (locked `create`) that only a recorded VMID lets delete find.
+      data.vmid = id;
+      save();
       try {
         await ops.createCt(node, id, params);
       } catch (err) {
-        // Proxmox claimed this free id for our request (anything but "already exists"): a create
-        // task that failed, timed out or ended without status can leave its config behind.
-        if (!isVmidTaken(err)) {
-          data.vmid = id;
+        // Someone else's CT holds the id: never ours to destroy; the allocation tries another.
+        if (isVmidTaken(err)) {
+          delete data.vmid;
           save();
         }
         throw err;
       }
     }),
   );
-  data.vmid = vmid;
-  save();
   await step('remove template', () => ops.deleteVolume(node, settings.templateStorage, templateVolid));
   delete data.templateVolid;
   save();
