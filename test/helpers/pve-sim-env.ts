@@ -2,12 +2,12 @@
  * A Proxmox VE simulator for proxmox-lxc tests: started in a temp dir of its own, with a proxrun
  * config file pointing at it (the node's binDir, lxcPath and pveDir from sim.json, storage `local`,
  * the caller's VMID range; CLI transport unless `transport: 'api'`, which adds apiUrl, tokenId,
- * the fingerprint and a 0600 token secret file). The cluster's `storage.cfg` is written into the
- * simulated /etc/pve (as every Proxmox node has it) when the simulator has none, so the API
- * transport can locate volumes without `pvesm`. `PROXRUN_CONFIG` names that file; set it in the
+ * the fingerprint and a 0600 token secret file). Nothing is added to the simulator: it runs as
+ * `scripts/pve-sim start` leaves it. `PROXRUN_CONFIG` names that file; set it in the
  * environment of proxrun and of anything that runs proxrun (containerd and its shims, podman).
  * `stop()` destroys every CT the simulator still has in the range, stops the simulator and removes
- * the temp dir, and reports what it had to destroy.
+ * the temp dir, and reports what it had to destroy. A start that fails after the simulator came up
+ * stops it again before throwing.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -78,14 +78,18 @@ export async function startPveSimEnv(options: PveSimEnvOptions): Promise<PveSimE
     fs.rmSync(root, { recursive: true, force: true });
     throw err;
   }
-  const info = JSON.parse(fs.readFileSync(path.join(root, 'sim.json'), 'utf8')) as SimJson;
-  const nodeInfo = info.nodes[node];
-  if (nodeInfo === undefined) throw new Error(`sim.json has no node ${node}`);
-  const storageDir = path.join(root, 'nodes', node, 'var-lib-vz');
-  const storageCfg = path.join(info.pveDir, 'storage.cfg');
-  if (!fs.existsSync(storageCfg)) {
-    fs.writeFileSync(storageCfg, `dir: local\n\tpath ${storageDir}\n\tcontent vztmpl,rootdir,images,iso,snippets,import\n`);
+  let info: SimJson;
+  let nodeInfo: SimNodeInfo | undefined;
+  try {
+    info = JSON.parse(fs.readFileSync(path.join(root, 'sim.json'), 'utf8')) as SimJson;
+    nodeInfo = info.nodes[node];
+    if (nodeInfo === undefined) throw new Error(`sim.json has no node ${node}`);
+  } catch (err) {
+    spawnSync(SIM_SCRIPT, ['stop', '--root', root], { stdio: ['ignore', 'ignore', 'inherit'] });
+    fs.rmSync(root, { recursive: true, force: true });
+    throw err;
   }
+  const storageDir = path.join(root, 'nodes', node, 'var-lib-vz');
   const secretFile = path.join(root, 'proxrun-token');
   fs.writeFileSync(secretFile, `${info.tokenSecret}\n`, { mode: 0o600 });
   const baseProxmox: Record<string, unknown> = {
