@@ -10,7 +10,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { SimInfo } from './sim-layout.js';
 
-export { assertAllRequestsPassedSchema, requestsNotPassingSchema } from './schema-audit.js';
+export { assertAllRequestsPassedSchema, requestsNotPassingSchema, rulesUsed } from './schema-audit.js';
 
 export interface SimStartOptions {
   nodes?: string;
@@ -21,6 +21,8 @@ export interface SimStartOptions {
 }
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The official API schema a simulator uses when it is beside the repository (CI), else its own rules. */
+export const OFFICIAL_SCHEMA = path.resolve(repoRoot, '../shared/reference/pve-api/apidata-pve9.1.json');
 const script = path.join(repoRoot, 'scripts/pve-sim');
 
 export interface HttpReply {
