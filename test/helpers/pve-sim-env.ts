@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PROXRUN_BIN, REPO_ROOT } from './proxrun.js';
+import { onTestProcessKilled } from './cleanup.js';
 
 export interface SimNodeInfo {
   readonly binDir: string;
@@ -116,7 +117,7 @@ export async function startPveSimEnv(options: PveSimEnvOptions): Promise<PveSimE
   };
 
   const tool = (name: string, args: readonly string[]): { code: number; stdout: string; stderr: string } => {
-    const r = spawnSync(path.join(nodeInfo.binDir, name), args, { encoding: 'utf8' });
+    const r = spawnSync(path.join(nodeInfo.binDir, name), args, { encoding: 'utf8', timeout: 180_000 });
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   };
   const listDir = (dir: string): string[] => {
@@ -129,21 +130,34 @@ export async function startPveSimEnv(options: PveSimEnvOptions): Promise<PveSimE
   const ctVmids = (): number[] =>
     listDir(path.join(info.pveDir, 'nodes', node, 'lxc')).filter((n) => /^\d+\.conf$/.test(n)).map((n) => Number.parseInt(n, 10));
 
+  const stopSimulator = (): void => {
+    try {
+      execFileSync(SIM_SCRIPT, ['stop', '--root', root], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  };
+  const forget = onTestProcessKilled(`the simulator in ${root}`, stopSimulator);
+
   let stopped: Promise<{ destroyed: number[] }> | undefined;
   const stop = async (): Promise<{ destroyed: number[] }> => {
     const destroyed: number[] = [];
-    control(['--clear']);
-    for (const vmid of ctVmids()) {
-      if (vmid < options.vmidRange[0] || vmid > options.vmidRange[1]) continue;
-      destroyed.push(vmid);
-      tool('pct', ['destroy', String(vmid), '--force', '1', '--purge', '1']);
+    try {
+      control(['--clear']);
+      for (const vmid of ctVmids()) {
+        if (vmid < options.vmidRange[0] || vmid > options.vmidRange[1]) continue;
+        destroyed.push(vmid);
+        spawnSync(path.join(nodeInfo.binDir, 'pct'), ['destroy', String(vmid), '--force', '1', '--purge', '1'], { stdio: 'ignore', timeout: 120_000 });
+      }
+      // Monitor folders of destroyed CTs (named <vmid>-<hash> by the backend).
+      for (const name of listDir(MONITOR_BASE)) {
+        if (destroyed.includes(Number.parseInt(name, 10))) fs.rmSync(path.join(MONITOR_BASE, name), { recursive: true, force: true });
+      }
+    } finally {
+      // Whatever failed above, the simulator stops (it stops its containers itself) and its root goes.
+      stopSimulator();
+      forget();
     }
-    // Monitor folders of destroyed CTs (named <vmid>-<hash> by the backend).
-    for (const name of listDir(MONITOR_BASE)) {
-      if (destroyed.includes(Number.parseInt(name, 10))) fs.rmSync(path.join(MONITOR_BASE, name), { recursive: true, force: true });
-    }
-    execFileSync(SIM_SCRIPT, ['stop', '--root', root], { stdio: ['ignore', 'ignore', 'inherit'] });
-    fs.rmSync(root, { recursive: true, force: true });
     return { destroyed };
   };
 
