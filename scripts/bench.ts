@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { benchProxmox } from './bench-proxmox.js';
 
 const repo = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
@@ -100,6 +100,23 @@ function timed(steps: ReadonlyArray<readonly string[]>): number[] {
 }
 
 const sum = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0);
+
+/**
+ * Milliseconds a fresh Node process spends in `import()` of the precompiled validators, timed
+ * inside it: the entry is a module file, as the bundled proxrun is, so the ES module loader is
+ * already up when the clock starts. The generated file is imported from src/ (it needs ajv's
+ * run-time helpers from node_modules), the same code the bundle carries as a chunk.
+ */
+function validatorImportMs(scratch: string): number {
+  const entry = path.join(scratch, 'import-validators.mjs');
+  if (!fs.existsSync(entry)) {
+    const url = pathToFileURL(path.join(repo, 'src', 'oci', 'generated', 'validators.js')).href;
+    fs.writeFileSync(entry, `const t = performance.now(); await import(${JSON.stringify(url)}); process.stdout.write(String(performance.now() - t));`);
+  }
+  const ms = Number(output([process.execPath, entry]));
+  if (!Number.isFinite(ms)) throw new Error('bench: no time from the validator import');
+  return ms;
+}
 
 /** Peak RSS in KiB of one command, from GNU time (wait4's ru_maxrss). */
 function peakRssKiB(argv: readonly string[], scratch: string): number {
@@ -270,9 +287,12 @@ async function main(): Promise<void> {
     const times = new Map<string, number[]>(cases.map((c) => [c.name, []]));
     /** Per-command times of the multi-command cases: name -> one array per step. */
     const stepTimes = new Map<string, number[][]>();
-    process.stderr.write(`bench: ${options.runs} interleaved rounds of ${cases.length} cases`);
+    const importTimes: number[] = [];
+    process.stderr.write(`bench: ${options.runs} interleaved rounds of ${cases.length} cases and the validator import`);
     for (let round = 0; round < options.runs; round++) {
-      for (const c of shuffle([...cases])) {
+      const importAt = Math.floor(Math.random() * (cases.length + 1));
+      for (const [i, c] of shuffle([...cases]).entries()) {
+        if (i === importAt) importTimes.push(validatorImportMs(scratch));
         const each = timed(c.steps());
         times.get(c.name)?.push(sum(each));
         if (each.length > 1) {
@@ -281,6 +301,7 @@ async function main(): Promise<void> {
           stepTimes.set(c.name, perStep);
         }
       }
+      if (importAt === cases.length) importTimes.push(validatorImportMs(scratch));
       process.stderr.write('.');
     }
     process.stderr.write('\n');
@@ -342,6 +363,8 @@ async function main(): Promise<void> {
     for (const [name, perStep] of stepTimes) {
       lines.push(`| ${name.replace(/ \(create, start, delete --force\)$/, '')} | ${perStep.map((v) => fmt(median(v))).join(' | ')} |`);
     }
+    lines.push('');
+    lines.push(`Importing the precompiled validators (\`src/oci/generated/validators.js\`, timed inside a fresh Node process around \`import()\`, once per round): median ${importTimes.length > 0 ? fmt(median(importTimes)) : '-'} ms, min ${fmt(Math.min(...importTimes))} ms, max ${fmt(Math.max(...importTimes))} ms.`);
     lines.push('');
     lines.push('| peak RSS | median MiB | max MiB |');
     lines.push('|---|---:|---:|');

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Problem } from '../oci/problems.js';
 import type { Spec } from '../oci/spec.js';
-import { buildState, type OciState } from '../oci/state.js';
+import { buildState, type OciState } from './oci-state.js';
 import {
   isBackendName,
   loadBackend,

@@ -13,17 +13,17 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { PROXMOX_DEFAULT_ID_MAP } from '../../monitor/index.js';
-import { allocateAndCreate, isVmidTaken } from '../../proxmox/vmid.js';
-import type { CreateRequest } from '../../runtime/backend.js';
+import { PROXMOX_DEFAULT_ID_MAP } from '../../../monitor/index.js';
+import { allocateAndCreate, isVmidTaken } from '../../../proxmox/vmid.js';
+import type { CreateRequest } from '../../../runtime/backend.js';
 import { baseTemplateName, uploadBaseTemplate } from './base-template.js';
-import type { LxcContainerData } from './container-data.js';
-import type { CtPlan } from './ct-plan.js';
-import { step } from '../../proxmox/step.js';
-import type { PveOps } from './pve-ops.js';
+import type { LxcContainerData } from '../container-data.js';
+import type { CtPlan } from '../translate/ct-plan.js';
+import { step } from '../../../proxmox/step.js';
+import type { PveOps } from '../pve-ops.js';
 import { buildOciArchive } from './rootfs-archive.js';
 import { copyRootfs } from './rootfs-copy.js';
-import type { LxcBackendSettings } from './settings.js';
+import type { LxcBackendSettings } from '../settings.js';
 
 export interface DeliveryInputs {
   readonly req: CreateRequest;

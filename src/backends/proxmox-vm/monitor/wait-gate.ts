@@ -4,7 +4,7 @@
  * the monitor's own reason. Polls with a deadline.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { isVmMonitor } from './monitor/monitor-spawn.js';
+import { isVmMonitor } from './monitor-spawn.js';
 import { exitStatusFile, monitorErrorFile, readyFile } from './vm-dir.js';
 
 const POLL_MS = 25;

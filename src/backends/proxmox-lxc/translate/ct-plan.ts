@@ -1,6 +1,6 @@
-import type { MonitoredProcess } from '../../monitor/index.js';
-import type { Problem } from '../../oci/problems.js';
-import type { PveParams } from '../../proxmox/client.js';
+import type { MonitoredProcess } from '../../../monitor/index.js';
+import type { Problem } from '../../../oci/problems.js';
+import type { PveParams } from '../../../proxmox/client.js';
 
 /**
  * What an OCI spec becomes on Proxmox: the output of translate.ts (a pure function),

@@ -4,9 +4,9 @@
  * tree) are not repeated. /dev/shm and /dev/mqueue are not mounted by LXC for a container whose
  * init is not /sbin/init, so they are turned into entries like any other tmpfs or mqueue mount.
  */
-import { joinPointer } from '../../oci/problems.js';
-import type { Mount } from '../../oci/spec.js';
-import type { Findings } from './translate-findings.js';
+import { joinPointer } from '../../../oci/problems.js';
+import type { Mount } from '../../../oci/spec.js';
+import type { Findings } from '../../shared/findings.js';
 
 export type SourceKind = 'file' | 'dir';
 

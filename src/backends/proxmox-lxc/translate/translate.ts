@@ -4,14 +4,14 @@
  * with `lenient`, a warning line in the plan. Every problem is collected, not just the first.
  * Unknown properties and annotations outside `io.proxrun.pve.` are ignored (spec: extensibility).
  */
-import { joinPointer } from '../../oci/problems.js';
-import { parseSignal, signalName } from '../../oci/signals.js';
-import type { Spec } from '../../oci/spec.js';
-import type { PveParams } from '../../proxmox/client.js';
+import { joinPointer } from '../../../oci/problems.js';
+import { parseSignal, signalName } from '../../../oci/signals.js';
+import type { Spec } from '../../../oci/spec.js';
+import type { PveParams } from '../../../proxmox/client.js';
 import type { CtPlan, TranslateOptions, TranslateResult } from './ct-plan.js';
 import { hostnameFromId, toDnsName } from './hostname.js';
 import { describeContainer, translateAnnotations } from './translate-annotations.js';
-import { Findings } from './translate-findings.js';
+import { Findings } from '../../shared/findings.js';
 import { translateLinux } from './translate-linux.js';
 import { translateMounts } from './translate-mounts.js';
 import { translateProcess } from './translate-process.js';

@@ -4,10 +4,10 @@
  * else is refused by name, before anything changes: fields Proxmox cannot express at all, and
  * those that exist only as raw `lxc.*` keys, which `pct set` cannot change.
  */
-import type { LinuxResources } from '../../oci/spec.js';
-import type { PveParams } from '../../proxmox/client.js';
-import { errInvalidArgument, errUnsupported } from '../../runtime/errors.js';
-import { Findings } from './translate-findings.js';
+import type { LinuxResources } from '../../../oci/spec.js';
+import type { PveParams } from '../../../proxmox/client.js';
+import { errInvalidArgument, errUnsupported } from '../../../runtime/errors.js';
+import { Findings } from '../../shared/findings.js';
 import { translateResources } from './translate-resources.js';
 
 const PREFIX = '/linux/resources';

@@ -1,5 +1,5 @@
-import type { BackendStatus, ContainerStatus } from '../runtime/backend.js';
-import type { ContainerRecord } from '../runtime/state-store.js';
+import type { BackendStatus, ContainerStatus } from './backend.js';
+import type { ContainerRecord } from './state-store.js';
 
 /** The runtime-spec version proxrun implements, as `state`, `--version` and `features` report it. */
 export const SPEC_VERSION = '1.3.0';

@@ -1,6 +1,7 @@
 /**
- * What translation found it cannot honour. Strict mode keeps each as a Problem
- * (the JSON path and why); lenient mode keeps each as a warning line instead.
+ * What a backend's translation of a spec found it cannot honour, shared by the proxmox-lxc and
+ * proxmox-vm translations. Strict mode keeps each as a Problem (the JSON path and why); lenient
+ * mode keeps each as a warning line instead. Pure.
  */
 import type { Problem } from '../../oci/problems.js';
 
@@ -15,9 +16,4 @@ export class Findings {
     if (this.lenient) this.warnings.push(`${path}: ${message} (accepted because lenient is set)`);
     else this.problems.push({ path, message });
   }
-}
-
-/** A value written into a Proxmox .conf line: a newline would start a new line, other control characters are refused too. */
-export function hasControlCharacter(value: string): boolean {
-  return /[\u0000-\u0008\u000a-\u001f\u007f]/.test(value);
 }

@@ -3,9 +3,10 @@
  * Each value is checked against the format Proxmox gives the option, so a bad value
  * fails here, naming the annotation, rather than in a Proxmox task.
  */
-import { joinPointer } from '../../oci/problems.js';
-import type { PveParams } from '../../proxmox/client.js';
-import { Findings, hasControlCharacter } from './translate-findings.js';
+import { joinPointer } from '../../../oci/problems.js';
+import type { PveParams } from '../../../proxmox/client.js';
+import { Findings } from '../../shared/findings.js';
+import { hasControlCharacter } from '../../../proxmox/conf-file.js';
 
 export const PVE_ANNOTATION_PREFIX = 'io.proxrun.pve.';
 

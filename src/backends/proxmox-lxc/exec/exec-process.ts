@@ -6,9 +6,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Process } from '../../oci/spec.js';
-import type { ExecRequest } from '../../runtime/backend.js';
-import { errInvalidArgument, errUnsupported } from '../../runtime/errors.js';
+import type { Process } from '../../../oci/spec.js';
+import type { ExecRequest } from '../../../runtime/backend.js';
+import { errInvalidArgument, errUnsupported } from '../../../runtime/errors.js';
 
 export interface ExecProcess {
   readonly args: readonly string[];

@@ -5,7 +5,7 @@
  * the exec's environment (`env -i`), optionally under `setpriv --nnp`. lxc-attach itself exits
  * with the program's status, so it can stand for the exec (the pid a shim reaps).
  */
-import { IN_CONTAINER_DIR } from '../../monitor/index.js';
+import { IN_CONTAINER_DIR } from '../../../monitor/index.js';
 import type { ExecProcess } from './exec-process.js';
 
 /** Exit status of the wrapper when the working directory cannot be entered (a runtime failure). */

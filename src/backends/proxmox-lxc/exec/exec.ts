@@ -11,12 +11,12 @@ import { mkdir } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { DEFAULT_HOST_BUSYBOX } from '../../monitor/index.js';
-import { RuntimeError } from '../../runtime/errors.js';
+import { DEFAULT_HOST_BUSYBOX } from '../../../monitor/index.js';
+import { RuntimeError } from '../../../runtime/errors.js';
 import { lxcAttachArgs } from './exec-command.js';
 import type { ExecProcess } from './exec-process.js';
 import { renderExecStandin, STANDIN_READY_FD } from './exec-standin.js';
-import { writePidFile } from '../../runtime/pid-file.js';
+import { writePidFile } from '../../../runtime/pid-file.js';
 
 /** Where stand-ins make their watcher FIFO for an instant (removed as soon as both ends are open). */
 export const EXEC_RUN_DIR = '/run/proxrun';

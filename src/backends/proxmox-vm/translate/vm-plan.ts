@@ -8,10 +8,11 @@
  * by the VM boundary itself: the payload runs on its own kernel and sees no host resource, so
  * they are accepted as satisfied (docs/proxmox-vm.md, "What each OCI field becomes").
  */
-import { joinPointer, type Problem } from '../../oci/problems.js';
-import type { LinuxResources, Mount, Process, Spec } from '../../oci/spec.js';
-import { GUEST_RLIMIT_FLAGS, type GuestRlimit, type GuestShare, type GuestSpec } from './guest/index.js';
-import { MIN_VM_MEMORY_MIB } from './settings.js';
+import { joinPointer, type Problem } from '../../../oci/problems.js';
+import type { LinuxResources, Mount, Process, Spec } from '../../../oci/spec.js';
+import { GUEST_RLIMIT_FLAGS, type GuestRlimit, type GuestShare, type GuestSpec } from '../guest/index.js';
+import { MIN_VM_MEMORY_MIB } from '../settings.js';
+import { Findings } from '../../shared/findings.js';
 
 /** What a bind mount's source is on the host (injected so that planning stays free of I/O). */
 export interface BindSource {
@@ -79,16 +80,6 @@ const GUEST_OWN_MOUNTS: ReadonlyMap<string, readonly string[]> = new Map([
   ['/run', ['tmpfs']],
   ['/tmp', ['tmpfs']],
 ]);
-
-class Findings {
-  readonly problems: Problem[] = [];
-  readonly warnings: string[] = [];
-  constructor(private readonly lenient: boolean) {}
-  refuse(path: string, message: string): void {
-    if (this.lenient) this.warnings.push(`${path}: ${message} (accepted because lenient is set)`);
-    else this.problems.push({ path, message });
-  }
-}
 
 function processPart(process: Process | undefined, findings: Findings): Omit<GuestSpec, 'readonlyRoot' | 'hostname'> {
   if (process === undefined) {

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { MonitoredProcess } from '../../monitor/index.js';
+import type { MonitoredProcess } from '../../../monitor/index.js';
 
 const LAYER_MEDIA_TYPE = 'application/vnd.oci.image.layer.v1.tar';
 const CONFIG_MEDIA_TYPE = 'application/vnd.oci.image.config.v1+json';

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { PveOps } from './pve-ops.js';
+import type { PveOps } from '../pve-ops.js';
 
 const run = promisify(execFile);
 

@@ -2,10 +2,11 @@
  * OCI `linux` outside resources: namespaces, id mappings, sysctls, masked and read-only paths,
  * and the fields a Proxmox container has no way to express.
  */
-import { joinPointer } from '../../oci/problems.js';
-import type { IdMapping, Linux } from '../../oci/spec.js';
-import { PROXMOX_DEFAULT_ID_MAP } from '../../monitor/index.js';
-import { Findings, hasControlCharacter } from './translate-findings.js';
+import { joinPointer } from '../../../oci/problems.js';
+import type { IdMapping, Linux } from '../../../oci/spec.js';
+import { PROXMOX_DEFAULT_ID_MAP } from '../../../monitor/index.js';
+import { Findings } from '../../shared/findings.js';
+import { hasControlCharacter } from '../../../proxmox/conf-file.js';
 
 /** The `lxc.sysctl.*` keys Proxmox's raw-key allow-list takes: the IPC-namespaced ones, exactly. */
 export const PROXMOX_SYSCTLS: ReadonlySet<string> = new Set([

@@ -5,7 +5,7 @@
  * backends that run hooks themselves (runc and crun run their own).
  */
 import { spawn } from 'node:child_process';
-import type { Hook } from './spec.js';
+import type { Hook } from '../../oci/spec.js';
 
 export async function runHooks(kind: string, hooks: readonly Hook[] | undefined, stateJson: string): Promise<void> {
   for (const [index, hook] of (hooks ?? []).entries()) await runHook(`${kind}[${index}] ${hook.path}`, hook, stateJson);

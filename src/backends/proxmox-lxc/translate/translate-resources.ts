@@ -3,10 +3,10 @@
  * Proxmox VE 9 runs cgroup v2 only, so the v2 keys are emitted (a simulator host on cgroup v1
  * would need `lxc.cgroup.*` instead; that is the simulator's concern, not this translation's).
  */
-import type { PveParams } from '../../proxmox/client.js';
-import { joinPointer } from '../../oci/problems.js';
-import type { LinuxCpu, LinuxDeviceRule, LinuxMemory, LinuxResources } from '../../oci/spec.js';
-import type { Findings } from './translate-findings.js';
+import type { PveParams } from '../../../proxmox/client.js';
+import { joinPointer } from '../../../oci/problems.js';
+import type { LinuxCpu, LinuxDeviceRule, LinuxMemory, LinuxResources } from '../../../oci/spec.js';
+import type { Findings } from '../../shared/findings.js';
 
 const MIB = 1024 * 1024;
 /** Proxmox's smallest `memory` (MiB). */

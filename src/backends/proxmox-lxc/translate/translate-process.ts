@@ -2,10 +2,11 @@
  * OCI `process` -> the process the monitor's init runs, plus the raw `lxc.*` keys
  * for what LXC applies to the container's init (rlimits, capabilities, LSM labels).
  */
-import type { MonitoredProcess } from '../../monitor/index.js';
-import { joinPointer } from '../../oci/problems.js';
-import type { Capabilities, Process, Rlimit } from '../../oci/spec.js';
-import { Findings, hasControlCharacter } from './translate-findings.js';
+import type { MonitoredProcess } from '../../../monitor/index.js';
+import { joinPointer } from '../../../oci/problems.js';
+import type { Capabilities, Process, Rlimit } from '../../../oci/spec.js';
+import { Findings } from '../../shared/findings.js';
+import { hasControlCharacter } from '../../../proxmox/conf-file.js';
 import { LINUX_CAPABILITIES, lxcCapabilityName } from './linux-capabilities.js';
 
 export interface ProcessTranslation {

@@ -18,7 +18,7 @@
  *    writing: when the stand-in ends without saying "done" (SIGKILL), the watcher sees EOF and
  *    SIGKILLs the exec'd process, so nothing of the exec stays in the CT.
  */
-import { FORWARDED_SIGNALS, TERMINATING_SIGNALS } from '../../monitor/signals.js';
+import { FORWARDED_SIGNALS, TERMINATING_SIGNALS } from '../../../monitor/signals.js';
 
 /** The stand-in's fd on which it reports that the exec runs (or already ended). */
 export const STANDIN_READY_FD = 3;

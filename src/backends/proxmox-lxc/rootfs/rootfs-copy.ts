@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { chmod, chown, lchown, lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { IdMap } from '../../monitor/index.js';
+import type { IdMap } from '../../../monitor/index.js';
 
 const run = promisify(execFile);
 

@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { FileCopy } from './vm-plan.js';
+import type { FileCopy } from '../translate/vm-plan.js';
 
 const execFileAsync = promisify(execFile);
 const TOOL_ENV = (): NodeJS.ProcessEnv => ({ ...process.env, PATH: `${process.env.PATH ?? ''}:/sbin:/usr/sbin` });
