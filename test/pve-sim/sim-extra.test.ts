@@ -139,7 +139,7 @@ test('CLI faults: error exits 255 with the message, slow delays, hang never exit
   assert.equal(s().tool('pve1', 'qm', ['list']).code, 0, 'the count was used up');
 });
 
-test('storage content: an uploaded file is listed, deleted over the API, and pvesm free works too', async () => {
+test('storage content: an uploaded file is listed, its attributes give its path, it is deleted over the API, and pvesm free works too', async () => {
   const iso = path.join(work, 'tiny.iso');
   fs.writeFileSync(iso, Buffer.alloc(4096));
   const up = await s().upload('pve1', 'local', iso, 'iso');
@@ -147,6 +147,21 @@ test('storage content: an uploaded file is listed, deleted over the API, and pve
   assert.equal((await s().waitTask('pve1', up.json.data as string)).exitstatus, 'OK');
   const listed = async (): Promise<string[]> => ((await s().request('GET', '/nodes/pve1/storage/local/content')).json.data as Array<{ volid: string }>).map((v) => v.volid);
   assert.ok((await listed()).includes('local:iso/tiny.iso'));
+  // Its attributes give the path pvesm path prints, by whole volume id or by name on the storage.
+  const pvesmPath = s().tool('pve1', 'pvesm', ['path', 'local:iso/tiny.iso']);
+  assert.equal(pvesmPath.code, 0, pvesmPath.stderr);
+  for (const volume of ['local:iso/tiny.iso', 'iso/tiny.iso']) {
+    const info = await s().request('GET', `/nodes/pve1/storage/local/content/${encodeURIComponent(volume)}`);
+    assert.equal(info.status, 200, info.json.message);
+    const file = pvesmPath.stdout.trim();
+    assert.deepEqual(info.json.data, { path: file, size: 4096, used: fs.statSync(file).blocks * 512, format: 'iso' });
+  }
+  const mismatch = await s().request('GET', `/nodes/pve1/storage/local/content/${encodeURIComponent('other:iso/tiny.iso')}`);
+  assert.equal(mismatch.status, 400);
+  assert.deepEqual(mismatch.json.errors, { volume: 'storage ID mismatch (other != local)' });
+  const missing = await s().request('GET', `/nodes/pve1/storage/local/content/${encodeURIComponent('local:iso/none.iso')}`);
+  assert.equal(missing.status, 500);
+  assert.equal(missing.json.message, "volume_size_info on 'local:iso/none.iso' failed - no format\n");
   const wrongExt = await s().upload('pve1', 'local', iso, 'vztmpl');
   assert.equal(wrongExt.status, 400);
   assert.equal(wrongExt.json.errors?.['filename'], 'wrong file extension');
