@@ -3,7 +3,7 @@
  * a test's temp dir or socket, mounts under a dir (in this or another mount namespace),
  * and the dir itself.
  */
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { runCommand, pollFor } from './exec.js';
@@ -172,4 +172,14 @@ export function onTestProcessKilled(what: string, stop: () => void): () => void 
   return () => {
     emergencyStops.delete(key);
   };
+}
+
+/**
+ * Notes a network namespace a test is about to make in the run's ledger (scripts/run-tests.mjs sets
+ * PROXRUN_TEST_LEDGER), so that the end of the run finds it if it is left: its name alone does not say
+ * whose it is. Call it before `ip netns add`.
+ */
+export function noteNetnsInRunLedger(name: string): void {
+  const ledger = process.env['PROXRUN_TEST_LEDGER'];
+  if (ledger !== undefined && ledger !== '') appendFileSync(ledger, `netns ${name}\n`);
 }
