@@ -38,6 +38,34 @@ function readProc(pid: number): Proc | undefined {
   }
 }
 
+function parentOf(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return 0;
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter((s) => s !== '').map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The host processes of an exec, from its process in the CT: lxc-attach (its parent), the
+ * stand-in (lxc-attach's parent) and the stand-in's watcher. The exec's argv is not on their
+ * command lines (the launcher's input travels in the environment), so they are found this way.
+ */
+function hostProcessesOf(app: Proc): Proc[] {
+  const lxcAttach = parentOf(app.pid);
+  const standin = parentOf(lxcAttach);
+  return [standin, ...childrenOf(standin)].map(readProc).filter((p): p is Proc => p !== undefined && !p.inCt);
+}
+
 /** Live (non-zombie) processes, on the host or in a CT, whose argv mentions `marker`. */
 function processesWith(marker: string): Proc[] {
   return fs
@@ -80,10 +108,11 @@ describe('ctr task kill --exec-id → proxrun exec stand-in → process in a pro
     assert.equal(r.exitCode, 0, describeResult(r));
   }
 
-  async function assertNothingLeft(marker: string): Promise<void> {
-    await pollFor(() => (processesWith(marker).length === 0 ? true : undefined), {
+  async function assertNothingLeft(marker: string, host: readonly Proc[] = []): Promise<void> {
+    const left = (): Proc[] => [...processesWith(marker), ...host.map((p) => readProc(p.pid)).filter((p): p is Proc => p !== undefined && p.args === host.find((h) => h.pid === p.pid)?.args)];
+    await pollFor(() => (left().length === 0 ? true : undefined), {
       timeoutMs: 10_000,
-      description: `nothing of ${marker} left: ${processesWith(marker).map((p) => `${p.pid} ${p.args.slice(0, 60)}`).join('; ')}`,
+      description: `nothing of ${marker} left: ${left().map((p) => `${p.pid} ${p.args.slice(0, 60)}`).join('; ')}`,
     });
     const cgroupPids = await containerd.ctr.taskPids(CT);
     for (const pid of cgroupPids) {
@@ -172,8 +201,10 @@ describe('ctr task kill --exec-id → proxrun exec stand-in → process in a pro
     const sleep = await pollFor(() => processesWith(marker).find((p) => p.inCt && p.args.startsWith('sleep ')), { timeoutMs: 10_000, description: 'sh to exec sleep' });
     const sigIgn = /^SigIgn:\s+([0-9a-f]+)/m.exec(fs.readFileSync(`/proc/${sleep.pid}/status`, 'utf8'))?.[1];
     assert.equal(sigIgn, '0000000000000000', 'the exec starts with no signal ignored (a busybox & job would ignore SIGINT and SIGQUIT)');
-    // The stand-in, its watcher and lxc-attach (ctr task exec itself also names the marker).
-    const host = processesWith(marker).filter((p) => !p.inCt && !p.args.startsWith('ctr '));
+    // The stand-in, its watcher and lxc-attach.
+    const host = hostProcessesOf(sleep);
+    assert.ok(host.some((p) => p.args.includes('proxrun-exec')) && host.some((p) => p.args.includes(' -- /.proxrun/launch --env')), host.map((p) => p.args).join('; '));
+    assert.ok(host.every((p) => !p.args.includes(marker)), 'the exec\'s argv is on no host command line');
     const rss = host.reduce((sum, p) => sum + p.rssKiB, 0);
     t.diagnostic(`host processes of one detached exec: ${host.length}, VmRSS sum ${rss} KiB`);
     assert.ok(host.length >= 2, `a stand-in and lxc-attach on the host: ${host.map((p) => p.args.slice(0, 40)).join('; ')}`);
@@ -181,7 +212,7 @@ describe('ctr task kill --exec-id → proxrun exec stand-in → process in a pro
     await killExec('e4', 'SIGKILL');
     const r = await ctr.finished;
     assert.equal(r.exitCode, 137, describeResult(r));
-    await assertNothingLeft(marker);
+    await assertNothingLeft(marker, host);
   });
 
   test('an exec that ends by itself still reports its status and output apart after signals were forwarded', async () => {

@@ -2,8 +2,8 @@
  * A Proxmox VE simulator for proxmox-lxc tests: started in a temp dir of its own, with a proxrun
  * config file pointing at it (the node's binDir, lxcPath and pveDir from sim.json, storage `local`,
  * the caller's VMID range; CLI transport unless `transport: 'api'`, which adds apiUrl, tokenId,
- * the fingerprint and a 0600 token secret file). Nothing is added to the simulator: it runs as
- * `scripts/pve-sim start` leaves it. `PROXRUN_CONFIG` names that file; set it in the
+ * the fingerprint and a 0600 token secret file in a 0700 folder). Nothing is added to the simulator:
+ * it runs as `scripts/pve-sim start` leaves it. `PROXRUN_CONFIG` names that file; set it in the
  * environment of proxrun and of anything that runs proxrun (containerd and its shims, podman).
  * `stop()` destroys every CT the simulator still has in the range, stops the simulator and removes
  * the temp dir, and reports what it had to destroy. A start that fails after the simulator came up
@@ -91,7 +91,10 @@ export async function startPveSimEnv(options: PveSimEnvOptions): Promise<PveSimE
     throw err;
   }
   const storageDir = path.join(root, 'nodes', node, 'var-lib-vz');
-  const secretFile = path.join(root, 'proxrun-token');
+  // proxrun takes a token file only from a folder that gives group and others no access.
+  const secretDir = path.join(root, 'secret');
+  fs.mkdirSync(secretDir, { mode: 0o700 });
+  const secretFile = path.join(secretDir, 'proxrun-token');
   fs.writeFileSync(secretFile, `${info.tokenSecret}\n`, { mode: 0o600 });
   const baseProxmox: Record<string, unknown> = {
     transport: options.transport ?? 'cli',
