@@ -87,7 +87,7 @@ test('our bad config fixtures fail for the reason they were written for', () => 
     { path: '/freebsd/jail/vnet', message: 'must be one of "new", "inherit"' },
   ]);
   assert.deepEqual(problemsOf('config/bad/rlimit-name.json'), [
-    { path: '/process/rlimits/0/type', message: 'must be a resource limit name such as RLIMIT_NOFILE' },
+    { path: '/process/rlimits/0/type', message: 'must be a resource of setrlimit(2), such as "RLIMIT_NOFILE"' },
   ]);
   assert.deepEqual(problemsOf('config/bad/missing-version.json'), [{ path: '/ociVersion', message: 'is required' }]);
   assert.deepEqual(problemsOf('config/bad/device-type.json'), [
