@@ -4,11 +4,16 @@
 // without arguments every suite folder that exists is run. Exits non-zero when a test fails,
 // when node's runner fails, or when no test ran at all. Ends with one plain line
 // "run-tests: N passed, N failed, N skipped" after node's own summary.
+// Each run has an id and a folder of its own (the tests' TMPDIR); after the tests, whatever they
+// started and left is looked for (scripts/leak-check.mjs): a leftover fails the run, named, and is
+// then removed so that it does not stay on the machine.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cleanLeaks, findLeaks, removeRunDir } from './leak-check.mjs';
 
 const repoRoot = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const defaultSuites = ['test/unit', 'test/integration', 'test/pve-sim', 'test/e2e'];
@@ -78,6 +83,12 @@ if (files.length === 0) {
 }
 
 const tapDir = fs.mkdtempSync(path.join(os.tmpdir(), 'proxrun-run-tests-'));
+// This run's id and folder: short, since sockets are made below it (108 bytes at most).
+const runId = randomBytes(6).toString('hex');
+const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'prt-'));
+// Like /tmp: unprivileged containers' mapped root and other users the tests act as must reach in.
+fs.chmodSync(runDir, 0o1777);
+const ledgerFile = path.join(runDir, 'ledger');
 const tapFile = path.join(tapDir, 'results.tap');
 // A test that hangs must not eat CI's whole budget: node >= 20.11 knows --test-timeout.
 const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
@@ -93,7 +104,8 @@ const nodeArgs = [
 ];
 console.log(`run-tests: ${files.length} test file(s)`);
 
-const child = spawn(process.execPath, nodeArgs, { cwd: repoRoot, stdio: 'inherit' });
+const env = { ...process.env, PROXRUN_TEST_RUN: runId, TMPDIR: runDir, PROXRUN_TEST_LEDGER: ledgerFile };
+const child = spawn(process.execPath, nodeArgs, { cwd: repoRoot, stdio: 'inherit', env });
 const forward = (signal) => child.kill(signal);
 process.on('SIGINT', forward);
 process.on('SIGTERM', forward);
@@ -118,10 +130,29 @@ child.on('close', (code, signal) => {
   } else if ((totals.fail ?? 0) > 0 && exitCode === 0) {
     exitCode = 1;
   }
+  // What the tests left: named, failing the run, then removed (and looked for once more).
+  let leaks;
+  try {
+    leaks = findLeaks({ runId, runDir, ledgerFile });
+  } catch (error) {
+    console.error(`run-tests: could not look for what the tests left: ${error instanceof Error ? error.message : String(error)}`);
+    exitCode = 1;
+    leaks = [];
+  }
+  if (leaks.length > 0) {
+    exitCode = 1;
+    console.error(`run-tests: the tests left ${leaks.length} thing(s) of their own behind:`);
+    for (const leak of leaks) console.error(`run-tests:   ${leak.what}`);
+    cleanLeaks(leaks, { repoRoot });
+    const still = findLeaks({ runId, runDir, ledgerFile });
+    for (const leak of still) console.error(`run-tests:   could not remove: ${leak.what}`);
+    if (still.length === 0) console.error('run-tests: removed them all');
+  }
+  if (!removeRunDir(runDir)) console.error(`run-tests: ${runDir} kept: something is still mounted in it`);
   if (totals.tests !== undefined) {
     // One plain closing line, counting real tests only (files that defined none are not passes).
     const passed = Math.max(0, (totals.pass ?? 0) - empty.length);
-    console.log(`run-tests: ${passed} passed, ${totals.fail ?? 0} failed, ${totals.skipped ?? 0} skipped`);
+    console.log(`run-tests: ${passed} passed, ${totals.fail ?? 0} failed, ${totals.skipped ?? 0} skipped${leaks.length > 0 ? `, ${leaks.length} leftover(s)` : ''}`);
   }
   process.exit(exitCode);
 });

@@ -14,7 +14,7 @@ import { isMissingGuest } from './step.js';
 import { apiRequest, uploadFileSize, type ApiEndpoint, type HttpMethod } from './api-request.js';
 import { parseUpid, waitForTask, type TaskStatusReply } from './tasks.js';
 import { checkUploadName, uploadVolid, type UploadContent } from './upload-name.js';
-import { toClusterGuests, toConfig, toCtStatus, toVersion, toVmid, toVolumes } from './response-shapes.js';
+import { toClusterGuests, toConfig, toCtStatus, toVersion, toVmid, toVolumePath, toVolumes } from './response-shapes.js';
 
 export interface ApiTransportSettings {
   node: string;
@@ -222,6 +222,13 @@ export class ApiTransport implements ProxmoxClient {
   async storageContent(node: string, storage: string, content?: string): Promise<StorageVolume[]> {
     const step = `storage content ${storage}`;
     return toVolumes(step, await this.call(step, 'GET', `/nodes/${seg(node)}/storage/${seg(storage)}/content`, content === undefined ? undefined : { content }));
+  }
+
+  async volumePath(node: string, volid: string): Promise<string> {
+    const step = `volume path ${volid}`;
+    const storage = volid.slice(0, Math.max(0, volid.indexOf(':')));
+    if (storage === '') throw new ProxmoxError(step, `${volid} is not a volume id (STORAGE:VOLNAME)`);
+    return toVolumePath(step, await this.call(step, 'GET', `/nodes/${seg(node)}/storage/${seg(storage)}/content/${seg(volid)}`));
   }
 
   async deleteVolume(node: string, storage: string, volid: string): Promise<void> {

@@ -2,9 +2,10 @@
  * ProxmoxClient over the node's own tools in `cliPath`: `pvesh … --output-format json` for reads,
  * `pct` and `qm` for container and VM operations on this node (the task verbs wait for their task
  * and exit 255 when it failed), `pvesh` for other nodes and directory mappings, `pvesm` for
- * volumes. The tools run as the calling user, which on a Proxmox node must be root. "Upload" means
- * copying the file into the storage's own folder, found with `pvesm path`: the CLI has no upload,
- * and the file is local anyway. Every tool process is reported to the tracker before it is waited for.
+ * volumes (`pvesm path` for where one is on this node). The tools run as the calling user, which
+ * on a Proxmox node must be root. "Upload" means copying the file into the storage's own folder,
+ * found with `pvesm path`: the CLI has no upload, and the file is local anyway. Every tool process
+ * is reported to the tracker before it is waited for.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -17,7 +18,7 @@ import { runningUpids, settleCall, type TaskControl } from './inflight.js';
 import { isMissingGuest } from './step.js';
 import type { TaskStatusReply } from './tasks.js';
 import { checkUploadName, uploadVolid, type UploadContent } from './upload-name.js';
-import { toClusterGuests, toConfig, toCtStatus, toVersion, toVmid, toVolumes } from './response-shapes.js';
+import { toClusterGuests, toConfig, toCtStatus, toVersion, toVmid, toVolumePath, toVolumes } from './response-shapes.js';
 
 export interface CliTransportSettings extends ToolSettings {
   node: string;
@@ -219,8 +220,7 @@ export class CliTransport implements ProxmoxClient {
     const step = `upload ${filename}`;
     if (!this.isLocal(node)) throw new ProxmoxError(step, `the cli transport can only store files on its own node ${this.node}, not on ${node}`);
     const volid = uploadVolid(storage, content, filename);
-    const target = (await runTool(this.tools, step, 'pvesm', ['path', volid])).trim();
-    if (!path.isAbsolute(target)) throw new ProxmoxError(step, `pvesm path printed no absolute path for ${volid}`);
+    const target = await this.volumePath(node, volid);
     const temp = path.join(path.dirname(target), `.${filename}.proxrun-${process.pid}.tmp`);
     try {
       await fs.mkdir(path.dirname(target), { recursive: true });
@@ -237,6 +237,18 @@ export class CliTransport implements ProxmoxClient {
   async storageContent(node: string, storage: string, content?: string): Promise<StorageVolume[]> {
     const step = `storage content ${storage}`;
     return toVolumes(step, await this.pvesh(step, 'get', `/nodes/${node}/storage/${storage}/content`, content === undefined ? {} : { content }));
+  }
+
+  async volumePath(node: string, volid: string): Promise<string> {
+    const step = `volume path ${volid}`;
+    if (!this.isLocal(node)) {
+      const storage = volid.slice(0, Math.max(0, volid.indexOf(':')));
+      if (storage === '') throw new ProxmoxError(step, `${volid} is not a volume id (STORAGE:VOLNAME)`);
+      return toVolumePath(step, await this.pvesh(step, 'get', `/nodes/${node}/storage/${storage}/content/${encodeURIComponent(volid)}`));
+    }
+    const found = (await runTool(this.tools, step, 'pvesm', ['path', volid])).trim();
+    if (!path.isAbsolute(found)) throw new ProxmoxError(step, `pvesm path printed no absolute path for ${volid}: ${JSON.stringify(found.slice(0, 120))}`);
+    return found;
   }
 
   async deleteVolume(node: string, storage: string, volid: string): Promise<void> {

@@ -128,5 +128,7 @@ export interface ProxmoxClient {
   /** Puts a local file into a storage as `content` (vztmpl, import) named `filename`; returns the volid. */
   uploadFile(node: string, storage: string, content: 'vztmpl' | 'import' | 'iso', file: string, filename: string): Promise<string>;
   storageContent(node: string, storage: string, content?: string): Promise<StorageVolume[]>;
+  /** Where a volume (`STORAGE:VOLNAME`) is on `node`'s file system, as Proxmox reports it (`pvesm path`). */
+  volumePath(node: string, volid: string): Promise<string>;
   deleteVolume(node: string, storage: string, volid: string): Promise<void>;
 }

@@ -27,6 +27,13 @@ function str(step: string, value: unknown, what: string): string {
   return value;
 }
 
+/** The absolute `path` of a volume's attributes (`GET .../storage/{storage}/content/{volume}`). */
+export function toVolumePath(step: string, data: unknown): string {
+  const found = str(step, object(step, data, 'the volume').path, 'path');
+  if (!found.startsWith('/')) throw new ProxmoxError(step, `unexpected answer: path ${JSON.stringify(found)} is not absolute`);
+  return found;
+}
+
 export function toVersion(step: string, data: unknown): { version: string; release: string } {
   const o = object(step, data, 'version');
   return { version: str(step, o['version'], 'version'), release: str(step, o['release'], 'release') };

@@ -47,13 +47,17 @@ describe('ctr exec, ps, pause → proxrun → proxmox-lxc (simulator)', { timeou
   });
 
   after(async () => {
-    const report = containerd === undefined ? undefined : await containerd.stop();
-    if (previousConfig === undefined) delete process.env['PROXRUN_CONFIG'];
-    else process.env['PROXRUN_CONFIG'] = previousConfig;
-    if (sim !== undefined) {
-      const { destroyed } = await sim.stop();
-      assert.deepEqual(destroyed, [], 'CTs were left in the simulator');
+    // The simulator stops whatever failed before it.
+    let report: Awaited<ReturnType<ContainerdInstance['stop']>> | undefined;
+    let destroyed: number[] = [];
+    try {
+      report = containerd === undefined ? undefined : await containerd.stop();
+    } finally {
+      if (previousConfig === undefined) delete process.env['PROXRUN_CONFIG'];
+      else process.env['PROXRUN_CONFIG'] = previousConfig;
+      if (sim !== undefined) destroyed = (await sim.stop()).destroyed;
     }
+    assert.deepEqual(destroyed, [], 'CTs were left in the simulator');
     if (report !== undefined) assert.deepEqual(report, { containers: [], processes: [], mounts: [] }, 'containerd left something behind');
   });
 

@@ -49,14 +49,23 @@ describe('ctr → proxrun → proxmox-lxc (simulator)', { timeout: 600_000 }, ()
   });
 
   after(async () => {
-    const report = containerd === undefined ? undefined : await containerd.stop();
-    if (previousConfig === undefined) delete process.env['PROXRUN_CONFIG'];
-    else process.env['PROXRUN_CONFIG'] = previousConfig;
-    if (sim !== undefined) {
-      assertAllRequestsPassedSchema(sim.root);
-      const { destroyed } = await sim.stop();
-      assert.deepEqual(destroyed, [], 'CTs were left in the simulator');
+    // Each step runs whatever failed before it: the simulator always stops.
+    let report: Awaited<ReturnType<ContainerdInstance['stop']>> | undefined;
+    let destroyed: number[] = [];
+    try {
+      report = containerd === undefined ? undefined : await containerd.stop();
+    } finally {
+      if (previousConfig === undefined) delete process.env['PROXRUN_CONFIG'];
+      else process.env['PROXRUN_CONFIG'] = previousConfig;
+      if (sim !== undefined) {
+        try {
+          assertAllRequestsPassedSchema(sim.root);
+        } finally {
+          destroyed = (await sim.stop()).destroyed;
+        }
+      }
     }
+    assert.deepEqual(destroyed, [], 'CTs were left in the simulator');
     if (report !== undefined) assert.deepEqual(report, { containers: [], processes: [], mounts: [] }, 'containerd left something behind');
   });
 

@@ -90,17 +90,29 @@ describe('podman and ctr → proxrun → proxmox-lxc (simulator)', { timeout: 90
   });
 
   after(async () => {
-    const podmanReport = podman === undefined ? undefined : await podman.cleanup();
-    const containerdReport = containerd === undefined ? undefined : await containerd.stop();
+    // Each step runs whatever failed before it: the simulator always stops, the lock is always released.
+    let podmanReport: Awaited<ReturnType<Podman['cleanup']>> | undefined;
+    let containerdReport: Awaited<ReturnType<ContainerdInstance['stop']>> | undefined;
     let destroyed: number[] = [];
     try {
-      if (sim !== undefined) {
-        assertAllRequestsPassedSchema(sim.root);
-        destroyed = (await sim.stop()).destroyed;
+      try {
+        podmanReport = podman === undefined ? undefined : await podman.cleanup();
+      } finally {
+        containerdReport = containerd === undefined ? undefined : await containerd.stop();
       }
     } finally {
-      if (wroteEtcConfig) fs.rmSync(ETC_CONFIG, { force: true });
-      await lock?.release();
+      try {
+        if (sim !== undefined) {
+          try {
+            assertAllRequestsPassedSchema(sim.root);
+          } finally {
+            destroyed = (await sim.stop()).destroyed;
+          }
+        }
+      } finally {
+        if (wroteEtcConfig) fs.rmSync(ETC_CONFIG, { force: true });
+        await lock?.release();
+      }
     }
     assert.deepEqual(destroyed, [], 'CTs were left in the simulator');
     if (podmanReport !== undefined) assert.deepEqual(podmanReport, { containers: [], processes: [], mounts: [] }, 'podman left something behind');

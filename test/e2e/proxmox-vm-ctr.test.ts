@@ -66,22 +66,28 @@ describe('ctr → proxrun → proxmox-vm (simulator, real QEMU)', { timeout: 600
   });
 
   after(async () => {
-    const report = containerd === undefined ? undefined : await containerd.stop();
-    if (previousConfig === undefined) delete process.env['PROXRUN_CONFIG'];
-    else process.env['PROXRUN_CONFIG'] = previousConfig;
-    if (sim !== undefined) {
-      const vms = vmVmids();
-      for (const vmid of vms) {
-        sim.tool('qm', ['stop', String(vmid)]);
-        sim.tool('qm', ['destroy', String(vmid), '--purge', '1']);
+    // The simulator stops whatever failed before it.
+    let report: Awaited<ReturnType<ContainerdInstance['stop']>> | undefined;
+    let vms: number[] = [];
+    try {
+      report = containerd === undefined ? undefined : await containerd.stop();
+    } finally {
+      if (previousConfig === undefined) delete process.env['PROXRUN_CONFIG'];
+      else process.env['PROXRUN_CONFIG'] = previousConfig;
+      if (sim !== undefined) {
+        vms = vmVmids();
+        for (const vmid of vms) {
+          sim.tool('qm', ['stop', String(vmid)]);
+          sim.tool('qm', ['destroy', String(vmid), '--purge', '1']);
+        }
+        try {
+          assertAllRequestsPassedSchema(sim.root);
+        } finally {
+          await sim.stop();
+        }
       }
-      try {
-        assertAllRequestsPassedSchema(sim.root);
-      } finally {
-        await sim.stop();
-      }
-      assert.deepEqual(vms, [], 'VMs were left in the simulator');
     }
+    assert.deepEqual(vms, [], 'VMs were left in the simulator');
     if (report !== undefined) assert.deepEqual(report, { containers: [], processes: [], mounts: [] }, 'containerd left something behind');
   });
 

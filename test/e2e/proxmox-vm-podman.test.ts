@@ -95,16 +95,24 @@ describe('podman → proxrun → proxmox-vm (simulator, real QEMU)', { timeout: 
   });
 
   after(async () => {
-    const podmanReport = podman === undefined ? undefined : await podman.cleanup();
+    // Each step runs whatever failed before it: the simulator always stops, the lock is always released.
+    let podmanReport: Awaited<ReturnType<Podman['cleanup']>> | undefined;
     let destroyed: number[] = [];
     try {
-      if (sim !== undefined) {
-        assertAllRequestsPassedSchema(sim.root);
-        destroyed = (await sim.stop()).destroyed;
-      }
+      podmanReport = podman === undefined ? undefined : await podman.cleanup();
     } finally {
-      if (wroteEtcConfig) fs.rmSync(ETC_CONFIG, { force: true });
-      await lock?.release();
+      try {
+        if (sim !== undefined) {
+          try {
+            assertAllRequestsPassedSchema(sim.root);
+          } finally {
+            destroyed = (await sim.stop()).destroyed;
+          }
+        }
+      } finally {
+        if (wroteEtcConfig) fs.rmSync(ETC_CONFIG, { force: true });
+        await lock?.release();
+      }
     }
     assert.deepEqual(destroyed, [], 'guests were left in the simulator');
     if (podmanReport !== undefined) assert.deepEqual(podmanReport, { containers: [], processes: [], mounts: [] }, 'podman left something behind');

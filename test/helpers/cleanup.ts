@@ -3,7 +3,7 @@
  * a test's temp dir or socket, mounts under a dir (in this or another mount namespace),
  * and the dir itself.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { runCommand, pollFor } from './exec.js';
@@ -124,4 +124,62 @@ export function removeDirAtExit(dir: string): void {
     .map((line) => unescapeMountPath(line.split(' ')[4] ?? ''))
     .some((point) => point === prefix || point.startsWith(`${prefix}/`));
   if (!mounted) rmSync(dir, { recursive: true, force: true });
+}
+
+/** Sends SIGKILL to every live process mentioning `text`, synchronously (for a process about to exit). */
+export function killProcessesMentioningSync(text: string): void {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (argv.some((arg) => arg.includes(text))) process.kill(Number(entry), 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
+const emergencyStops = new Map<number, { what: string; stop: () => void }>();
+let nextEmergencyStop = 0;
+let trapped = false;
+
+/**
+ * Registers a synchronous stop for something a test started that outlives the test process (a
+ * detached simulator, containerd). node's runner ends a test file that runs past its timeout with
+ * SIGTERM, and then no `after` hook runs: the registered stops run instead, before the process
+ * exits. Returns the function that unregisters it (call it once the thing is stopped normally).
+ */
+export function onTestProcessKilled(what: string, stop: () => void): () => void {
+  const key = nextEmergencyStop;
+  nextEmergencyStop += 1;
+  emergencyStops.set(key, { what, stop });
+  if (!trapped) {
+    trapped = true;
+    for (const [signal, number] of [['SIGTERM', 15], ['SIGINT', 2]] as const) {
+      process.once(signal, () => {
+        for (const { what: name, stop: run } of emergencyStops.values()) {
+          try {
+            process.stderr.write(`test process ended by ${signal}: stopping ${name}\n`);
+            run();
+          } catch (error) {
+            process.stderr.write(`stopping ${name} failed: ${error instanceof Error ? error.message : String(error)}\n`);
+          }
+        }
+        process.exit(128 + number);
+      });
+    }
+  }
+  return () => {
+    emergencyStops.delete(key);
+  };
+}
+
+/**
+ * Notes a network namespace a test is about to make in the run's ledger (scripts/run-tests.mjs sets
+ * PROXRUN_TEST_LEDGER), so that the end of the run finds it if it is left: its name alone does not say
+ * whose it is. Call it before `ip netns add`.
+ */
+export function noteNetnsInRunLedger(name: string): void {
+  const ledger = process.env['PROXRUN_TEST_LEDGER'];
+  if (ledger !== undefined && ledger !== '') appendFileSync(ledger, `netns ${name}\n`);
 }

@@ -14,7 +14,7 @@ import {
   type CommandResult, type RunningCommand,
 } from './exec.js';
 import { hiddenCgroup2Argv } from './cgroup.js';
-import { isAlive, mountsUnder, processesMentioning, killProcessesMentioning, removeDir, stopProcess, unmountUnder } from './cleanup.js';
+import { isAlive, mountsUnder, processesMentioning, killProcessesMentioning, killProcessesMentioningSync, onTestProcessKilled, removeDir, stopProcess, unmountUnder } from './cleanup.js';
 
 /** The containerd namespace ctr uses; the runtime's state sits in `<runtimeRoot>/<namespace>`. */
 export const CTR_NAMESPACE = 'default';
@@ -308,7 +308,10 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
     timeoutMs: 24 * 3600_000,
   });
   let events: RunningCommand | undefined;
+  // containerd, its shims and their containers all name this folder.
+  const forget = onTestProcessKilled(`containerd in ${dir}`, () => killProcessesMentioningSync(dir));
   const stopAll = async (): Promise<CleanupReport> => {
+    forget();
     let containers: string[] = [];
     if (events !== undefined) {
       const ctr = new Ctr(address, runtimeRoot, fifoDir, events);

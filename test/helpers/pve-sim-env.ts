@@ -2,18 +2,19 @@
  * A Proxmox VE simulator for proxmox-lxc tests: started in a temp dir of its own, with a proxrun
  * config file pointing at it (the node's binDir, lxcPath and pveDir from sim.json, storage `local`,
  * the caller's VMID range; CLI transport unless `transport: 'api'`, which adds apiUrl, tokenId,
- * the fingerprint and a 0600 token secret file in a 0700 folder). The cluster's `storage.cfg` is written into the
- * simulated /etc/pve (as every Proxmox node has it) when the simulator has none, so the API
- * transport can locate volumes without `pvesm`. `PROXRUN_CONFIG` names that file; set it in the
+ * the fingerprint and a 0600 token secret file in a 0700 folder). Nothing is added to the simulator:
+ * it runs as `scripts/pve-sim start` leaves it. `PROXRUN_CONFIG` names that file; set it in the
  * environment of proxrun and of anything that runs proxrun (containerd and its shims, podman).
  * `stop()` destroys every CT the simulator still has in the range, stops the simulator and removes
- * the temp dir, and reports what it had to destroy.
+ * the temp dir, and reports what it had to destroy. A start that fails after the simulator came up
+ * stops it again before throwing.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PROXRUN_BIN, REPO_ROOT } from './proxrun.js';
+import { onTestProcessKilled } from './cleanup.js';
 
 export interface SimNodeInfo {
   readonly binDir: string;
@@ -80,14 +81,18 @@ export async function startPveSimEnv(options: PveSimEnvOptions): Promise<PveSimE
     fs.rmSync(root, { recursive: true, force: true });
     throw err;
   }
-  const info = JSON.parse(fs.readFileSync(path.join(root, 'sim.json'), 'utf8')) as SimJson;
-  const nodeInfo = info.nodes[node];
-  if (nodeInfo === undefined) throw new Error(`sim.json has no node ${node}`);
-  const storageDir = path.join(root, 'nodes', node, 'var-lib-vz');
-  const storageCfg = path.join(info.pveDir, 'storage.cfg');
-  if (!fs.existsSync(storageCfg)) {
-    fs.writeFileSync(storageCfg, `dir: local\n\tpath ${storageDir}\n\tcontent vztmpl,rootdir,images,iso,snippets,import\n`);
+  let info: SimJson;
+  let nodeInfo: SimNodeInfo | undefined;
+  try {
+    info = JSON.parse(fs.readFileSync(path.join(root, 'sim.json'), 'utf8')) as SimJson;
+    nodeInfo = info.nodes[node];
+    if (nodeInfo === undefined) throw new Error(`sim.json has no node ${node}`);
+  } catch (err) {
+    spawnSync(SIM_SCRIPT, ['stop', '--root', root], { stdio: ['ignore', 'ignore', 'inherit'] });
+    fs.rmSync(root, { recursive: true, force: true });
+    throw err;
   }
+  const storageDir = path.join(root, 'nodes', node, 'var-lib-vz');
   // proxrun takes a token file only from a folder that gives group and others no access.
   const secretDir = path.join(root, 'secret');
   fs.mkdirSync(secretDir, { mode: 0o700 });
@@ -117,7 +122,7 @@ export async function startPveSimEnv(options: PveSimEnvOptions): Promise<PveSimE
   };
 
   const tool = (name: string, args: readonly string[]): { code: number; stdout: string; stderr: string } => {
-    const r = spawnSync(path.join(nodeInfo.binDir, name), args, { encoding: 'utf8' });
+    const r = spawnSync(path.join(nodeInfo.binDir, name), args, { encoding: 'utf8', timeout: 180_000 });
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   };
   const listDir = (dir: string): string[] => {
@@ -130,21 +135,34 @@ export async function startPveSimEnv(options: PveSimEnvOptions): Promise<PveSimE
   const ctVmids = (): number[] =>
     listDir(path.join(info.pveDir, 'nodes', node, 'lxc')).filter((n) => /^\d+\.conf$/.test(n)).map((n) => Number.parseInt(n, 10));
 
+  const stopSimulator = (): void => {
+    try {
+      execFileSync(SIM_SCRIPT, ['stop', '--root', root], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  };
+  const forget = onTestProcessKilled(`the simulator in ${root}`, stopSimulator);
+
   let stopped: Promise<{ destroyed: number[] }> | undefined;
   const stop = async (): Promise<{ destroyed: number[] }> => {
     const destroyed: number[] = [];
-    control(['--clear']);
-    for (const vmid of ctVmids()) {
-      if (vmid < options.vmidRange[0] || vmid > options.vmidRange[1]) continue;
-      destroyed.push(vmid);
-      tool('pct', ['destroy', String(vmid), '--force', '1', '--purge', '1']);
+    try {
+      control(['--clear']);
+      for (const vmid of ctVmids()) {
+        if (vmid < options.vmidRange[0] || vmid > options.vmidRange[1]) continue;
+        destroyed.push(vmid);
+        spawnSync(path.join(nodeInfo.binDir, 'pct'), ['destroy', String(vmid), '--force', '1', '--purge', '1'], { stdio: 'ignore', timeout: 120_000 });
+      }
+      // Monitor folders of destroyed CTs (named <vmid>-<hash> by the backend).
+      for (const name of listDir(MONITOR_BASE)) {
+        if (destroyed.includes(Number.parseInt(name, 10))) fs.rmSync(path.join(MONITOR_BASE, name), { recursive: true, force: true });
+      }
+    } finally {
+      // Whatever failed above, the simulator stops (it stops its containers itself) and its root goes.
+      stopSimulator();
+      forget();
     }
-    // Monitor folders of destroyed CTs (named <vmid>-<hash> by the backend).
-    for (const name of listDir(MONITOR_BASE)) {
-      if (destroyed.includes(Number.parseInt(name, 10))) fs.rmSync(path.join(MONITOR_BASE, name), { recursive: true, force: true });
-    }
-    execFileSync(SIM_SCRIPT, ['stop', '--root', root], { stdio: ['ignore', 'ignore', 'inherit'] });
-    fs.rmSync(root, { recursive: true, force: true });
     return { destroyed };
   };
 

@@ -12,9 +12,11 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { chmod, lchown, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile, access } from 'node:fs/promises';
 import { openSync, closeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { makeBusyboxRootfs } from '../helpers/busybox-rootfs.js';
 import { ensureSubids, requireCommands, requireRoot } from '../helpers/host-setup.js';
+import { killProcessesMentioning, removeDir } from '../helpers/cleanup.js';
 import {
   formatLxcConfig,
   lxcConfigEntries,
@@ -113,6 +115,19 @@ async function until<T>(what: string, probe: () => Promise<T | undefined> | T | 
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** `promise`, or a failure naming `what` after `ms`: a hang fails the test and its clean-up runs. */
+async function within<T>(what: string, promise: Promise<T>, ms = 60_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -310,14 +325,14 @@ async function runScenario(h: Harness, scenario: Scenario): Promise<Outcome> {
       await releaseStart(dir);
       await scenario.afterStart?.(running);
     }
-    const status = await shimExit;
+    const status = await within('the shim (so the monitor) to exit', shimExit);
     const shimStatus = Number((await readFile(statusFile, 'utf8')).trim());
     assert.equal(shimStatus, status, `shim status file agrees (stderr: ${stderr})`);
     const recorded = await readExitStatus(dir);
 
     // Nothing left: container stopped, lxc-start gone, no monitor process, no FIFO holder, no mount.
     await until('STOPPED', () => (lxcState(name, h.lxcPath) === 'STOPPED' ? true : undefined));
-    await lxcStartExit;
+    await within('lxc-start to exit', lxcStartExit);
     assert.deepEqual(await sessionMembers(monitorPid), [], 'no process left in the monitor session');
     assert.deepEqual(await holdersOf(dir), [], 'no process holds a monitor FIFO');
     const mounts = await readFile('/proc/self/mountinfo', 'utf8');
@@ -342,7 +357,11 @@ async function runScenario(h: Harness, scenario: Scenario): Promise<Outcome> {
         // reported by the assertions above
       }
     }
-    if (lxcStart.exitCode === null && lxcStart.signalCode === null) await lxcStartExit;
+    if (lxcStart.exitCode === null && lxcStart.signalCode === null) {
+      await within('lxc-start to exit after lxc-stop -k', lxcStartExit, 30_000).catch(() => {
+        if (lxcStart.pid !== undefined) process.kill(lxcStart.pid, 'SIGKILL');
+      });
+    }
     await rm(ctDir, { recursive: true, force: true });
     await rm(work, { recursive: true, force: true });
   }
@@ -374,7 +393,7 @@ before(async () => {
   requireRoot('monitor LXC tests');
   await requireCommands(['lxc-start', 'lxc-info', 'lxc-stop', 'perl', '/bin/busybox']);
   await ensureSubids();
-  const base = await mkdtemp('/tmp/prx-mon-test-');
+  const base = await mkdtemp(join(tmpdir(), 'prx-mon-test-'));
   await chmod(base, 0o755);
   const lxcPath = join(base, 'lxc');
   await mkdir(lxcPath, { mode: 0o755 });
@@ -382,7 +401,20 @@ before(async () => {
 });
 
 after(async () => {
-  if (h.value !== undefined) await rm(h.value.base, { recursive: true, force: true });
+  if (h.value === undefined) return;
+  // A test that failed before its own clean-up leaves nothing either: stop every container of this
+  // file, end every process still naming its folder (shims, monitors), then remove the folder.
+  for (const name of await readdir(h.value.lxcPath).catch(() => [] as string[])) {
+    if (lxcState(name, h.value.lxcPath) !== 'STOPPED') {
+      try {
+        execFileSync('lxc-stop', ['-k', '-n', name, '-P', h.value.lxcPath], { stdio: 'ignore', timeout: 30_000 });
+      } catch {
+        // the leftover check at the end of the run names it
+      }
+    }
+  }
+  await killProcessesMentioning(h.value.base);
+  await removeDir(h.value.base);
 });
 
 function harness(): Harness {

@@ -148,6 +148,15 @@ for (const transport of ['cli', 'api'] as const) {
       assert.ok(guests.some((g) => g.vmid === vmid && g.type === 'lxc' && g.node === NODE));
     });
 
+    test("a volume's host path comes from Proxmox: the CT's rootfs folder on the node's storage", async () => {
+      const rootfs = String((await client.ctConfig(NODE, vmid))['rootfs']).split(',')[0] ?? '';
+      assert.equal(rootfs, `local:${vmid}/subvol-${vmid}-disk-0.subvol`);
+      const found = await client.volumePath(NODE, rootfs);
+      assert.equal(found, path.join(theSim().root, 'nodes', NODE, 'var-lib-vz', 'images', String(vmid), `subvol-${vmid}-disk-0.subvol`));
+      assert.ok(fs.statSync(found).isDirectory(), `${found} is not a folder`);
+      await assert.rejects(client.volumePath(NODE, 'nocolon'), (e: unknown) => e instanceof ProxmoxError && /^proxmox volume path nocolon: /.test(e.message));
+    });
+
     test('raw lxc keys written into the .conf file are what Proxmox then reports', async () => {
       const file = guestConfPath(theSim().info.pveDir, NODE, 'lxc', vmid);
       await editGuestConf(file, (conf) => addRawLxcEntries(conf, [{ key: 'lxc.init.cwd', value: '/tmp' }, { key: 'lxc.environment', value: 'PROXRUN_TEST=1' }]));

@@ -2,7 +2,8 @@
  * proxrun with the proxmox-lxc backend over the API transport (token, pinned fingerprint) on the
  * simulator with real LXC: output, exit status, kill and delete work as over the CLI, no node tool
  * (`pct`, `pvesm`, `pvesh`) is run, and the token secret never appears in any process's argv,
- * in proxrun's output or log, or in the simulator's request log.
+ * in proxrun's output or log, or in the simulator's request log. The simulator is used as
+ * `scripts/pve-sim start` leaves it: the directory delivery asks Proxmox where the rootfs volume is.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -67,8 +68,13 @@ describe('proxmox-lxc over the API transport', { timeout: 600_000 }, () => {
   });
 
   after(async () => {
-    for (const id of leftovers(root)) await proxrun(root, ['delete', '--force', id], { env });
-    const { destroyed } = await sim.stop();
+    // The simulator stops (and its root goes) whatever failed before it.
+    let destroyed: number[] = [];
+    try {
+      for (const id of leftovers(root)) await proxrun(root, ['delete', '--force', id], { env });
+    } finally {
+      destroyed = (await sim?.stop())?.destroyed ?? [];
+    }
     fs.rmSync(work, { recursive: true, force: true });
     fs.rmSync(root, { recursive: true, force: true });
     assert.deepEqual(destroyed, [], 'CTs were left in the simulator');
@@ -96,6 +102,25 @@ describe('proxmox-lxc over the API transport', { timeout: 600_000 }, () => {
         (config['root'] as Record<string, unknown>)['readonly'] = false;
       },
     });
+
+  test('on a simulator as scripts/pve-sim starts it, the directory delivery asks the API where the rootfs volume is', async () => {
+    assert.equal(fs.existsSync(path.join(sim.pveDir, 'storage.cfg')), false, 'something wrote a storage.cfg into the simulator');
+    const dir = await bundle('fresh', ['sh', '-c', 'test -x /bin/busybox && echo delivered']);
+    const created = await proxrunToFiles(root, ['create', '--bundle', dir, 'fresh'], dir, env);
+    assert.equal(created.exitCode, 0, fs.readFileSync(created.stderrFile, 'utf8'));
+    const vmid = Number((await state('fresh')).annotations?.['io.proxrun.pve.vmid']);
+    const asked = fs.readFileSync(path.join(sim.root, 'requests.jsonl'), 'utf8').split('\n').filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { method?: string; path?: string; status?: number })
+      .filter((r) => r.method === 'GET' && decodeURIComponent(r.path ?? '') === `/nodes/${sim.node}/storage/local/content/local:${vmid}/subvol-${vmid}-disk-0.subvol`);
+    assert.deepEqual(asked.map((r) => r.status), [200], 'proxrun asked Proxmox for the volume once');
+    assert.equal(fs.existsSync(`/var/lib/vz/images/${vmid}`), false, 'the rootfs went to the host\'s /var/lib/vz');
+    assert.equal((await run(['start', 'fresh'])).exitCode, 0);
+    await pollFor(async () => ((await state('fresh')).status === 'stopped' ? true : undefined), { timeoutMs: 30_000, description: 'the app to end' });
+    assert.equal(await pollFor(() => recordedExitStatus(vmid), { timeoutMs: 10_000, description: 'the exit status' }), 0);
+    assert.equal(fs.readFileSync(created.stdoutFile, 'utf8'), 'delivered\n');
+    assert.equal((await run(['delete', 'fresh'])).exitCode, 0);
+    assert.deepEqual(sim.volumes(), []);
+  });
 
   test('output, exit status 3, and a delete that leaves nothing; the secret is in no argv', async () => {
     const dir = await bundle('exit3', ['sh', '-c', 'echo out; echo err >&2; exit 3']);

@@ -48,8 +48,13 @@ describe('proxmox-lxc exec on the simulator', { timeout: 600_000 }, () => {
   });
 
   after(async () => {
-    for (const leftover of leftovers(root)) await proxrun(root, ['delete', '--force', leftover], { env });
-    const { destroyed } = await sim.stop();
+    // The simulator stops (and its root goes) whatever failed before it.
+    let destroyed: number[] = [];
+    try {
+      for (const leftover of leftovers(root)) await proxrun(root, ['delete', '--force', leftover], { env });
+    } finally {
+      destroyed = (await sim?.stop())?.destroyed ?? [];
+    }
     fs.rmSync(work, { recursive: true, force: true });
     fs.rmSync(root, { recursive: true, force: true });
     assert.deepEqual(destroyed, [], 'CTs were left in the simulator');

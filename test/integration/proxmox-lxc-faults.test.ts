@@ -41,8 +41,13 @@ describe('proxmox-lxc under Proxmox faults', { timeout: 900_000 }, () => {
 
   after(async () => {
     const env = { ...process.env, PROXRUN_CONFIG: apiConfig };
-    for (const id of leftovers(root)) await proxrun(root, ['delete', '--force', id], { env });
-    const { destroyed } = await sim.stop();
+    // The simulator stops (and its root goes) whatever failed before it.
+    let destroyed: number[] = [];
+    try {
+      for (const id of leftovers(root)) await proxrun(root, ['delete', '--force', id], { env });
+    } finally {
+      destroyed = (await sim?.stop())?.destroyed ?? [];
+    }
     fs.rmSync(work, { recursive: true, force: true });
     fs.rmSync(root, { recursive: true, force: true });
     assert.deepEqual(destroyed, [], 'CTs were left in the simulator');

@@ -42,9 +42,14 @@ describe('proxmox-lxc rootfs delivery', { timeout: 600_000 }, () => {
   });
 
   after(async () => {
-    const env = { ...process.env, PROXRUN_CONFIG: sim.configFile };
-    for (const id of leftovers(root)) await proxrun(root, ['delete', '--force', id], { env });
-    const { destroyed } = await sim.stop();
+    const env = { ...process.env, PROXRUN_CONFIG: sim?.configFile };
+    // The simulator stops (and its root goes) whatever failed before it.
+    let destroyed: number[] = [];
+    try {
+      for (const id of leftovers(root)) await proxrun(root, ['delete', '--force', id], { env });
+    } finally {
+      destroyed = (await sim?.stop())?.destroyed ?? [];
+    }
     fs.rmSync(work, { recursive: true, force: true });
     fs.rmSync(root, { recursive: true, force: true });
     assert.deepEqual(destroyed, [], 'CTs were left in the simulator');

@@ -44,8 +44,13 @@ describe('proxmox-lxc: stop signal and forwarded signals reach the app', { timeo
   });
 
   after(async () => {
-    for (const id of leftovers(root)) await proxrun(root, ['delete', '--force', id], { env });
-    const { destroyed } = await sim.stop();
+    // The simulator stops (and its root goes) whatever failed before it.
+    let destroyed: number[] = [];
+    try {
+      for (const id of leftovers(root)) await proxrun(root, ['delete', '--force', id], { env });
+    } finally {
+      destroyed = (await sim?.stop())?.destroyed ?? [];
+    }
     fs.rmSync(work, { recursive: true, force: true });
     fs.rmSync(root, { recursive: true, force: true });
     assert.deepEqual(destroyed, [], 'CTs were left in the simulator');

@@ -50,6 +50,7 @@ export const ROUTES: Record<string, Handler> = {
   'GET /nodes/{node}/storage': storage.listStorages,
   'GET /nodes/{node}/storage/{storage}': storage.storageIndex,
   'GET /nodes/{node}/storage/{storage}/content': storage.listStorageContent,
+  'GET /nodes/{node}/storage/{storage}/content/{volume}': storage.volumeInfo,
   'DELETE /nodes/{node}/storage/{storage}/content/{volume}': storage.deleteVolume,
   'POST /nodes/{node}/storage/{storage}/upload': storage.uploadToStorage,
   'POST /nodes/{node}/storage/{storage}/oci-registry-pull': storage.ociRegistryPull,

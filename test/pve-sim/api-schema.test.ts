@@ -1,3 +1,7 @@
+/**
+ * The schema checker (api-schema.ts) on the official schema file, where it exists beside the repository
+ * (the same checks on the simulator's own rules are in own-rules.test.ts), Perl pattern translation and UPIDs.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -10,8 +14,9 @@ import { formatUpid, parseUpid, exitStatusOf } from './tasks.js';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const schemaFile = path.resolve(repoRoot, '../shared/reference/pve-api/apidata-pve9.1.json');
 
+const skipOfficial = fs.existsSync(schemaFile) ? undefined : `the official schema ${schemaFile} is not there (only a checkout beside ../shared has it)`;
+
 function createSchema(): MethodSchema {
-  assert.ok(fs.existsSync(schemaFile), `official schema missing at ${schemaFile}`);
   const schema = ApiSchema.load(schemaFile);
   const m = schema?.match('/nodes/pve1/lxc', 'POST');
   assert.ok(m?.method, 'POST /nodes/{node}/lxc not in the schema');
@@ -19,7 +24,7 @@ function createSchema(): MethodSchema {
   return m.method;
 }
 
-test('a valid create passes the official schema', () => {
+test('a valid create passes the official schema', { skip: skipOfficial }, () => {
   const errors = validateParams(createSchema(), {
     node: 'pve1', vmid: '100', ostemplate: 'local:vztmpl/a.tar', rootfs: 'local:8', net0: 'name=eth0,bridge=vmbr0,ip=dhcp',
     features: 'nesting=1', env: 'A=1\0B=2', hostname: 'web-1', unprivileged: 'true', tags: 'a;b',
@@ -27,7 +32,7 @@ test('a valid create passes the official schema', () => {
   assert.deepEqual(errors, {});
 });
 
-test('refusals carry pve-common messages', () => {
+test('refusals carry pve-common messages (official schema)', { skip: skipOfficial }, () => {
   const errors = validateParams(createSchema(), {
     node: 'pve1', vmid: '99', hostname: 'a_b', memory: '8', foo: '1', net0: 'bridge=vmbr0', cmode: 'x', cores: 'abc',
   });

@@ -109,6 +109,10 @@ async function start(opts: Record<string, string | true>): Promise<void> {
   if (settings.schemaFile) process.stderr.write(`pve-sim: checking every request against the official API schema ${schemaFile}\n`);
   else process.stderr.write(`pve-sim: official API schema ${schemaFile} not found: the simulator's own parameter rules apply\n`);
   fs.writeFileSync(layout.settingsFile, JSON.stringify(settings));
+  // Under scripts/run-tests.mjs the namespace the daemon will make is noted first, so that the end
+  // of the run can tell it is still there (its name alone does not say whose it is).
+  const ledger = process.env['PROXRUN_TEST_LEDGER'];
+  if (ledger !== undefined && ledger !== '') fs.appendFileSync(ledger, `netns ${settings.netns}\n`);
   for (const node of nodes) {
     const p = layout.node(node);
     fs.mkdirSync(p.binDir, { recursive: true });

@@ -33,7 +33,7 @@ const settings = layout.readSettings();
 const secrets = JSON.parse(fs.readFileSync(layout.secretsFile, 'utf8')) as Secrets;
 const schema = settings.schemaFile ? ApiSchema.load(settings.schemaFile) : undefined;
 const log = (line: string): void => fs.appendFileSync(layout.logFile, `${new Date().toISOString()} ${line}\n`);
-log(schema ? `checking every request against ${settings.schemaFile}` : 'official API schema not found: using the simulator\'s own parameter rules');
+log(schema ? `checking every request against ${settings.schemaFile} (and recording the simulator's own parameter rules' verdict beside it)` : 'official API schema not found: using the simulator\'s own parameter rules');
 
 const store = new ConfigStore(layout.pveDir, settings.nodes);
 const tasks = new TaskManager(layout.tasksDir, (type) => {
@@ -98,12 +98,21 @@ async function ticketRequest(req: http.IncomingMessage, res: http.ServerResponse
   const all = { ...queryParams(url.searchParams), ...params };
   const username = String(all['username'] ?? '');
   const password = String(all['password'] ?? '');
-  appendRequest(layout.requestsFile, { time: new Date().toISOString(), source: 'api', method: 'POST', path: '/access/ticket', params: { username, password }, schema: schema ? 'passed' : 'no-schema', user: username });
+  const check = dispatcher.verify('POST', '/access/ticket', all);
+  const record = (status: number): void =>
+    dispatcher.record({ method: 'POST', path: '/access/ticket', params: all, identity: { user: username }, source: 'api' }, check, status);
+  if (check.errors) {
+    record(400);
+    send(res, errorAnswer(new ApiError(400, 'Parameter verification failed.\n', check.errors)));
+    return;
+  }
   if (!checkPassword(secrets, username, password)) {
+    record(401);
     await new Promise((r) => setTimeout(r, settings.authFailDelayMs));
     send(res, { status: 401, reason: 'authentication failure', body: { data: null, message: 'authentication failure\n' } });
     return;
   }
+  record(200);
   const { ticket, csrf } = issueTicket(secrets, username);
   send(res, { status: 200, reason: 'OK', body: { data: { ticket, CSRFPreventionToken: csrf, username, cap: {} } } });
 }

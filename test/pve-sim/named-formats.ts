@@ -61,6 +61,9 @@ const iface: FormatCheck = (v) => (/^[a-zA-Z][a-zA-Z0-9_]{1,20}([:.]\d+)?$/.test
 const address: FormatCheck = (v) => (isIP(v) !== 0 || DNS_NAME.test(v) ? undefined : `value does not look like a valid address: ${v}`);
 const timezone: FormatCheck = (v) => (v === 'host' || /^[A-Za-z0-9_\-+]+(?:\/[A-Za-z0-9_\-+]+)*$/.test(v) ? undefined : `invalid time zone '${v}'`);
 const poolId: FormatCheck = (v) => (/^[A-Za-z0-9_\-]+(?:\/[A-Za-z0-9_\-]+){0,2}$/.test(v) ? undefined : `pool name '${v}' contains illegal characters`);
+const ipv4Config: FormatCheck = (v) => (v === 'dhcp' || v === 'manual' || cidr(4)(v) === undefined ? undefined : 'value does not look like a valid ipv4 network configuration');
+const ipv6Config: FormatCheck = (v) => (['auto', 'dhcp', 'manual'].includes(v) || cidr(6)(v) === undefined ? undefined : 'value does not look like a valid ipv6 network configuration');
+const bridgeId: FormatCheck = (v) => (/^[-_.\w\d]+$/.test(v) ? undefined : `invalid bridge ID '${v}'`);
 const startupOrder: FormatCheck = (v) => (/^(?:(?:order=\d+|up=\d+|down=\d+)(?:,|$))+$/.test(v) ? undefined : 'value does not look like a valid startup order');
 
 const FORMATS: Record<string, FormatCheck> = {
@@ -100,6 +103,9 @@ const FORMATS: Record<string, FormatCheck> = {
   'pve-ct-timezone': timezone,
   'pve-poolid': poolId,
   'pve-startup-order': startupOrder,
+  'pve-ipv4-config': ipv4Config,
+  'pve-ipv6-config': ipv6Config,
+  'pve-bridge-id': bridgeId,
 };
 
 export function isKnownFormat(name: string): boolean {

@@ -49,6 +49,15 @@ test('lxc.rootfs.path and keys outside the allow-list are refused; lxc.cgroup2.*
   assert.deepEqual(parseGuestConf('lxc.cgroup2.memory.max: 1\n', 'lxc').config.lxc, [['lxc.cgroup2.memory.max', '1']]);
 });
 
+test('of the lxc.sysctl.* keys only the IPC-namespaced ones are allowed, each by its exact name', () => {
+  for (const key of ['lxc.sysctl.kernel.shmmax', 'lxc.sysctl.kernel.msgmnb', 'lxc.sysctl.kernel.sem', 'lxc.sysctl.fs.mqueue']) {
+    assert.deepEqual(parseGuestConf(`${key}: 1\n`, 'lxc').config.lxc, [[key, '1']]);
+  }
+  for (const key of ['lxc.sysctl.net.ipv4.ip_forward', 'lxc.sysctl.kernel.hostname', 'lxc.sysctl.vm.swappiness', 'lxc.sysctl.fs.mqueue.msg_max', 'lxc.sysctl.kernel.shmmax.x']) {
+    assert.throws(() => parseGuestConf(`${key}: 1\n`, 'lxc'), new RegExp(`${key.replace(/\./g, '\\.')} is not supported`));
+  }
+});
+
 test('the digest is the SHA-1 of the raw file and values with newlines are refused', () => {
   assert.match(confDigest('a: b\n'), /^[0-9a-f]{40}$/);
   assert.notEqual(confDigest('a: b\n'), confDigest('a: c\n'));

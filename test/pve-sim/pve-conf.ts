@@ -19,10 +19,14 @@ const ALLOWED_LXC_KEYS = new Set([
   'lxc.hook.start', 'lxc.hook.stop', 'lxc.hook.post-stop', 'lxc.hook.clone', 'lxc.hook.destroy',
   'lxc.hook.version', 'lxc.log.level', 'lxc.log.file', 'lxc.start.auto', 'lxc.start.delay', 'lxc.start.order',
   'lxc.group', 'lxc.environment', 'lxc.environment.runtime', 'lxc.environment.hooks',
+  // Only the sysctls the IPC namespace isolates (namespaces(7)); any other would reach the host.
+  'lxc.sysctl.fs.mqueue', 'lxc.sysctl.kernel.msgmax', 'lxc.sysctl.kernel.msgmnb', 'lxc.sysctl.kernel.msgmni',
+  'lxc.sysctl.kernel.sem', 'lxc.sysctl.kernel.shmall', 'lxc.sysctl.kernel.shmmax', 'lxc.sysctl.kernel.shmmni',
+  'lxc.sysctl.kernel.shm_rmid_forced',
 ]);
 /** Deprecated names still accepted (with a warning). */
 const DEPRECATED_LXC_KEYS = new Set(['lxc.init_cmd', 'lxc.aa_profile', 'lxc.id_map', 'lxc.utsname', 'lxc.haltsignal']);
-const ALLOWED_LXC_PREFIXES = ['lxc.cgroup2.', 'lxc.prlimit.', 'lxc.net.', 'lxc.sysctl.'];
+const ALLOWED_LXC_PREFIXES = ['lxc.cgroup2.', 'lxc.prlimit.', 'lxc.net.'];
 
 /** Why a raw lxc key is refused, or undefined when it is allowed; `warning` for accepted-with-warning keys. */
 export function checkRawLxcKey(key: string): { error?: string; warning?: string } {

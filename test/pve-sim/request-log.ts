@@ -1,10 +1,11 @@
 /**
- * `DIR/requests.jsonl`: one line per request the simulator receives (API and CLI), with whether it
- * passed the official schema. Secrets never reach it.
+ * `DIR/requests.jsonl`: one line per request the simulator receives (API and CLI), with whether its
+ * parameters passed the official schema (or, without its file, the simulator's own rules) and, beside
+ * the official verdict, the own rules'. Secrets never reach it.
  */
 import fs from 'node:fs';
 
-export type SchemaVerdict = 'passed' | 'failed' | 'no-schema' | 'not-in-schema';
+export type SchemaVerdict = 'passed' | 'failed' | 'not-in-schema';
 
 export interface RequestRecord {
   time: string;
@@ -16,8 +17,13 @@ export interface RequestRecord {
   command?: string[];
   user?: string;
   params?: Record<string, unknown>;
+  /** Which rules gave `schema`: the official schema file, or the simulator's own (own-rules.ts). */
+  rules?: 'official' | 'own';
   schema: SchemaVerdict;
   errors?: Record<string, string>;
+  /** The own rules' verdict and errors, recorded beside an official verdict. */
+  own?: SchemaVerdict;
+  ownErrors?: Record<string, string>;
   status?: number;
 }
 

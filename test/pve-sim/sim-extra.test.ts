@@ -1,5 +1,5 @@
 /**
- * The simulator without the official schema (its own rules, said at start), fault injection in every
+ * The simulator without the official schema (its own rules, said at start, refusing and audited), fault injection in every
  * mode over API paths, tasks and CLI commands, the configurable 401 delay, storage content delete and
  * the OCI registry pull that fails as Proxmox does here. No containers run in this file.
  */
@@ -51,15 +51,24 @@ async function within(ms: number, p: Promise<HttpReply>): Promise<HttpReply | 't
   }
 }
 
-test('without the schema file the start log and daemon log say the simulator uses its own rules', async () => {
+test('without the schema file the simulator says so, refuses with its own rules, and the audit uses them', async () => {
   assert.match(s().startLog, /official API schema .*no-such-apidata\.json not found: the simulator's own parameter rules apply/);
   assert.match(fs.readFileSync(path.join(s().root, 'daemon.log'), 'utf8'), /official API schema not found: using the simulator's own parameter rules/);
-  const bad = await s().request('POST', '/nodes/pve1/qemu', { vmid: '12' });
+  assert.equal((await s().request('GET', '/cluster/nextid')).status, 200);
+  assertAllRequestsPassedSchema(s().root);
+  const bad = await s().request('POST', '/nodes/pve1/qemu', { vmid: '12', memory: '8', bogus: '1' });
   assert.equal(bad.status, 400);
-  assert.match(bad.json.errors?.['vmid'] ?? '', /invalid format/);
-  const records = s().requests();
-  assert.ok(records.filter((r) => r['path'] !== undefined).every((r) => r['schema'] === 'no-schema'));
-  assert.throws(() => assertAllRequestsPassedSchema(s().root), /did not pass the official PVE API schema:\nGET \/version \(no-schema\)/);
+  assert.equal(bad.json.message, 'Parameter verification failed.\n');
+  assert.deepEqual(bad.json.errors, {
+    vmid: 'value must have a minimum value of 100',
+    memory: 'invalid format - format error\nmemory.current: value must have a minimum value of 16\n',
+    bogus: 'property is not defined in schema and the schema does not allow additional properties',
+  });
+  const records = s().requests().filter((r) => r['path'] !== undefined);
+  assert.ok(records.length >= 2);
+  assert.ok(records.every((r) => r['rules'] === 'own'), 'every request was judged by the own rules');
+  assert.deepEqual(records.filter((r) => r['schema'] !== 'passed').map((r) => r['path']), ['/nodes/pve1/qemu']);
+  assert.throws(() => assertAllRequestsPassedSchema(s().root), /1 request\(s\) did not pass the PVE API parameter rules:\nPOST \/nodes\/pve1\/qemu \(own rules: failed\)/);
 });
 
 test('a bad token waits the configured 401 delay', async () => {
@@ -130,7 +139,7 @@ test('CLI faults: error exits 255 with the message, slow delays, hang never exit
   assert.equal(s().tool('pve1', 'qm', ['list']).code, 0, 'the count was used up');
 });
 
-test('storage content: an uploaded file is listed, deleted over the API, and pvesm free works too', async () => {
+test('storage content: an uploaded file is listed, its attributes give its path, it is deleted over the API, and pvesm free works too', async () => {
   const iso = path.join(work, 'tiny.iso');
   fs.writeFileSync(iso, Buffer.alloc(4096));
   const up = await s().upload('pve1', 'local', iso, 'iso');
@@ -138,6 +147,21 @@ test('storage content: an uploaded file is listed, deleted over the API, and pve
   assert.equal((await s().waitTask('pve1', up.json.data as string)).exitstatus, 'OK');
   const listed = async (): Promise<string[]> => ((await s().request('GET', '/nodes/pve1/storage/local/content')).json.data as Array<{ volid: string }>).map((v) => v.volid);
   assert.ok((await listed()).includes('local:iso/tiny.iso'));
+  // Its attributes give the path pvesm path prints, by whole volume id or by name on the storage.
+  const pvesmPath = s().tool('pve1', 'pvesm', ['path', 'local:iso/tiny.iso']);
+  assert.equal(pvesmPath.code, 0, pvesmPath.stderr);
+  for (const volume of ['local:iso/tiny.iso', 'iso/tiny.iso']) {
+    const info = await s().request('GET', `/nodes/pve1/storage/local/content/${encodeURIComponent(volume)}`);
+    assert.equal(info.status, 200, info.json.message);
+    const file = pvesmPath.stdout.trim();
+    assert.deepEqual(info.json.data, { path: file, size: 4096, used: fs.statSync(file).blocks * 512, format: 'iso' });
+  }
+  const mismatch = await s().request('GET', `/nodes/pve1/storage/local/content/${encodeURIComponent('other:iso/tiny.iso')}`);
+  assert.equal(mismatch.status, 400);
+  assert.deepEqual(mismatch.json.errors, { volume: 'storage ID mismatch (other != local)' });
+  const missing = await s().request('GET', `/nodes/pve1/storage/local/content/${encodeURIComponent('local:iso/none.iso')}`);
+  assert.equal(missing.status, 500);
+  assert.equal(missing.json.message, "volume_size_info on 'local:iso/none.iso' failed - no format\n");
   const wrongExt = await s().upload('pve1', 'local', iso, 'vztmpl');
   assert.equal(wrongExt.status, 400);
   assert.equal(wrongExt.json.errors?.['filename'], 'wrong file extension');

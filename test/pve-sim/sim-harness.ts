@@ -9,8 +9,9 @@ import https from 'node:https';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { SimInfo } from './sim-layout.js';
+import { onTestProcessKilled } from '../helpers/cleanup.js';
 
-export { assertAllRequestsPassedSchema, requestsNotPassingSchema } from './schema-audit.js';
+export { assertAllRequestsPassedSchema, requestsNotPassingSchema, rulesUsed } from './schema-audit.js';
 
 export interface SimStartOptions {
   nodes?: string;
@@ -21,6 +22,8 @@ export interface SimStartOptions {
 }
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The official API schema a simulator uses when it is beside the repository (CI), else its own rules. */
+export const OFFICIAL_SCHEMA = path.resolve(repoRoot, '../shared/reference/pve-api/apidata-pve9.1.json');
 const script = path.join(repoRoot, 'scripts/pve-sim');
 
 export interface HttpReply {
@@ -30,7 +33,11 @@ export interface HttpReply {
 }
 
 export class RunningSim {
-  constructor(readonly root: string, readonly info: SimInfo, readonly startLog = '') {}
+  private readonly forget: () => void;
+
+  constructor(readonly root: string, readonly info: SimInfo, readonly startLog = '') {
+    this.forget = onTestProcessKilled(`the simulator in ${root}`, () => this.stop());
+  }
 
   static async start(nodesOrOptions: string | SimStartOptions = 'pve1'): Promise<RunningSim> {
     const opts: SimStartOptions = typeof nodesOrOptions === 'string' ? { nodes: nodesOrOptions } : nodesOrOptions;
@@ -49,9 +56,10 @@ export class RunningSim {
 
   /** `scripts/pve-sim stop` (throws when it fails), then removes the root. */
   stop(): void {
+    this.forget();
     if (!fs.existsSync(this.root)) return;
     try {
-      execFileSync(script, ['stop', '--root', this.root], { stdio: 'inherit' });
+      execFileSync(script, ['stop', '--root', this.root], { stdio: 'inherit', timeout: 120_000 });
     } finally {
       fs.rmSync(this.root, { recursive: true, force: true });
     }

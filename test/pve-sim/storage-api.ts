@@ -1,4 +1,4 @@
-/** `/nodes/{node}/storage/...`: list, content, delete volume, upload, oci-registry-pull (pve-storage 9.1). */
+/** `/nodes/{node}/storage/...`: list, content, volume attributes (with its path), delete volume, upload, oci-registry-pull (pve-storage 9.1). */
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -7,7 +7,7 @@ import type { SimDirStorage } from './types.js';
 import { paramError, plainError } from './api-error.js';
 import { paramInt, paramString } from './param-values.js';
 import { requireNode } from './lxc-api.js';
-import { freeVolume, listContent, parseVolumeId, type ContentType } from './volumes.js';
+import { freeVolume, listContent, parseVolname, parseVolumeId, volumePath, type ContentType } from './volumes.js';
 
 const EXTENSIONS: Record<string, RegExp> = {
   vztmpl: /\.(tar(?!\.)|tar\.(gz|xz|zst|bz2))$/,
@@ -63,6 +63,50 @@ export const listStorageContent: Handler = async (req) => {
   if (content !== undefined) opts.content = content;
   if (vmid !== undefined) opts.vmid = vmid;
   return listContent(storage, opts);
+};
+
+/**
+ * The volume id a content request names: `volume` may be a whole volume id (its storage must be the one
+ * in the path) or a volume name on the path's storage (pve-storage's `real_volume_id`).
+ */
+function realVolumeId(storageId: string, volume: string): { storageId: string; volname: string } {
+  if (!volume.includes(':')) return { storageId, volname: volume };
+  let parsed: { storage: string; volname: string };
+  try {
+    parsed = parseVolumeId(volume);
+  } catch (err) {
+    throw paramError({ volume: (err as Error).message });
+  }
+  if (parsed.storage !== storageId) throw paramError({ volume: `storage ID mismatch (${parsed.storage} != ${storageId})` });
+  return { storageId: parsed.storage, volname: parsed.volname };
+}
+
+/**
+ * `GET .../content/{volume}`: the volume's attributes, its host path among them (what `pvesm path`
+ * prints), so that a client on the node can reach a volume without knowing the storage's layout.
+ */
+export const volumeInfo: Handler = async (req) => {
+  const { storage } = storageParam(req);
+  const { volname } = realVolumeId(storage.id, paramString(req.params, 'volume') ?? '');
+  const volid = `${storage.id}:${volname}`;
+  let file: string;
+  let format: string;
+  try {
+    file = volumePath(storage, volname);
+    format = parseVolname(volname).format;
+  } catch (err) {
+    throw plainError((err as Error).message);
+  }
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch {
+    throw plainError(`volume_size_info on '${volid}' failed - no format`);
+  }
+  // A subvol directory has no size of its own (its quota, which the simulator does not keep).
+  const size = st.isDirectory() ? 0 : st.size;
+  if (size === 0 && format !== 'subvol') throw plainError(`volume '${volid}' has size zero`);
+  return { path: file, size, used: st.isDirectory() ? 0 : st.blocks * 512, format };
 };
 
 export const deleteVolume: Handler = async (req) => {

@@ -17,7 +17,7 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { hiddenCgroup2Argv } from '../cgroup.js';
-import { isAlive, killProcessesMentioning, mountsUnder, processesMentioning, removeDir, stopProcess, unmountUnder } from '../cleanup.js';
+import { isAlive, killProcessesMentioning, mountsUnder, noteNetnsInRunLedger, processesMentioning, removeDir, stopProcess, unmountUnder } from '../cleanup.js';
 import { describeResult, pollFor, runChecked, runCommand, startCommand } from '../exec.js';
 import { CriClient } from './client.js';
 
@@ -231,6 +231,7 @@ export async function startCriContainerd(options: StartCriContainerdOptions): Pr
   try {
     // Recorded before it is made: stopAll deletes it whatever happens next.
     netnsMade = true;
+    noteNetnsInRunLedger(netns);
     await runChecked(['ip', 'netns', 'add', netns], { timeoutMs: 10_000 });
     // The stream server (exec, attach) listens on 127.0.0.1 inside the namespace.
     await runChecked(['nsenter', `--net=/run/netns/${netns}`, '--', 'ip', 'link', 'set', 'lo', 'up'], { timeoutMs: 10_000 });

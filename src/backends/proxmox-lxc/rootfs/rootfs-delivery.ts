@@ -24,7 +24,6 @@ import { isRefusedRequest, step } from '../../../proxmox/step.js';
 import type { PveOps } from '../pve-ops.js';
 import { buildOciArchive } from './rootfs-archive.js';
 import { copyRootfs } from './rootfs-copy.js';
-import { rootfsVolumePath } from './rootfs-volume-path.js';
 import type { LxcBackendSettings } from '../settings.js';
 
 export interface DeliveryInputs {
@@ -107,7 +106,7 @@ async function deliverDirectory(inputs: DeliveryInputs): Promise<number> {
   const vmid = await createFromTemplate(inputs, templateName, () => uploadBaseTemplate(ops, node, settings.templateStorage, templateName), `${storage}:0`);
   const volid = await step('read CT config', async () => rootfsVolid(await ops.ctConfig(node, vmid)));
   data.rootfsVolid = volid;
-  const rootPath = await step('find rootfs volume', () => rootfsVolumePath(settings, volid));
+  const rootPath = await step('find rootfs volume', () => ops.volumePath(node, volid));
   await step('copy rootfs', () => copyRootfs(req.record.rootfs, rootPath, isUnprivileged(plan) ? PROXMOX_DEFAULT_ID_MAP : undefined));
   return vmid;
 }
