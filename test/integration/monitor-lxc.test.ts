@@ -70,9 +70,10 @@ interface Scenario {
   /**
    * Holds the CT's init (SIGSTOP) from before the monitor is spawned until the monitor either
    * reported ready or waits for the init, then lets it go (SIGCONT): the init has then not reached
-   * its start gate while the monitor starts, as on a busy node.
+   * its start gate while the monitor starts, as on a busy node. `kill` ends the held init with
+   * SIGKILL instead: it never reaches the gate.
    */
-  readonly holdInit?: boolean;
+  readonly holdInit?: true | 'kill';
 }
 
 interface RunningContainer {
@@ -152,9 +153,18 @@ async function monitorProcessOf(dir: string): Promise<number | undefined> {
   return undefined;
 }
 
-/** Where a process sleeps in the kernel (`wait_for_partner`: a FIFO open waiting for the other end). */
-async function wchanOf(pid: number): Promise<string> {
-  return readFile(`/proc/${pid}/wchan`, 'utf8').catch(() => '');
+/** Whether process `pid` has `file` open. */
+async function holds(pid: number, file: string): Promise<boolean> {
+  let fds: string[];
+  try {
+    fds = await readdir(`/proc/${pid}/fd`);
+  } catch {
+    return false;
+  }
+  for (const fd of fds) {
+    if ((await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')) === file) return true;
+  }
+  return false;
 }
 
 async function childrenOf(pid: number): Promise<number[]> {
@@ -294,7 +304,7 @@ async function runScenario(h: Harness, scenario: Scenario): Promise<Outcome> {
       return state === 'RUNNING' ? true : undefined;
     });
     const initPid = await until('init pid', () => initPidOf(name, h.lxcPath));
-    if (scenario.holdInit === true) {
+    if (scenario.holdInit !== undefined) {
       process.kill(initPid, 'SIGSTOP');
       held = initPid;
       await until('the init to stop', async () => ((await procState(initPid)) === 'T' ? true : undefined));
@@ -330,15 +340,29 @@ async function runScenario(h: Harness, scenario: Scenario): Promise<Outcome> {
     if (held !== undefined) {
       // The init is stopped before its gate. Either the monitor says ready anyway (then start has
       // to find the init at its gate right now, as an engine's start right after create would),
-      // or the monitor itself waits for the init, which is let go.
+      // or the monitor itself waits for the init's word on the status FIFO; then the init is let go.
+      let monitor: number | undefined;
       const seen = await until('the monitor to be ready or to wait for the init', async () => {
         if ((await readPidFile()) !== undefined) return 'ready';
-        const monitor = await monitorProcessOf(dir);
-        return monitor !== undefined && (await wchanOf(monitor)) === 'wait_for_partner' ? 'waiting' : undefined;
+        monitor = await monitorProcessOf(dir);
+        return monitor !== undefined && (await holds(monitor, join(dir, 'shared', 'status'))) ? 'waiting' : undefined;
       });
       if (seen === 'ready') {
         assert.equal(await procState(held), 'T', 'the init is still held');
         await releaseStart(dir);
+      }
+      if (scenario.holdInit === 'kill') {
+        // The init never reaches its gate: create must fail, and leave nothing behind.
+        process.kill(held, 'SIGKILL');
+        held = undefined;
+        const status = await shimExit;
+        await until('STOPPED', () => (lxcState(name, h.lxcPath) === 'STOPPED' ? true : undefined));
+        await lxcStartExit;
+        // The monitor and its relays end by themselves; their reapers may take a moment.
+        await until('the monitor session to be empty', async () => ((await sessionMembers(monitor ?? 0)).length === 0 ? true : undefined));
+        assert.deepEqual(await holdersOf(dir), [], 'no process holds a monitor FIFO');
+        await assert.rejects(releaseStart(dir), /not waiting to start/);
+        return { stdout, stderr, status, recorded: await readExitStatus(dir), name, dir, monitorPid: monitor ?? 0 };
       }
       process.kill(held, 'SIGCONT');
       held = undefined;
@@ -541,6 +565,18 @@ for (const privileged of [false, true]) {
       });
       assert.equal(outcome.status, 143);
       assert.equal(outcome.recorded, 143);
+      assert.equal(outcome.stdout, '', 'the app never ran');
+    });
+
+    test('an init killed before its gate fails create (the monitor never reports ready), and nothing is left', async () => {
+      const outcome = await runScenario(harness(), {
+        privileged,
+        holdInit: 'kill',
+        process: { args: ['/bin/sh', '-c', 'echo ran'], env: ['PATH=/bin'], cwd: '/', user: ROOT },
+      });
+      assert.equal(outcome.status, 250, 'the launcher (spawnMonitor) failed');
+      assert.match(outcome.stderr, /proxrun monitor: the container's init ended before its start gate \(status 137\)/);
+      assert.match(outcome.stderr, /the container monitor ended before it was ready/);
       assert.equal(outcome.stdout, '', 'the app never ran');
     });
 
