@@ -38,6 +38,16 @@ function readProc(pid: number): Proc | undefined {
   }
 }
 
+/** A signal mask of /proc/PID/status (SigCgt: caught, SigIgn: ignored); 0 when the process is gone. */
+function signalMask(pid: number, field: 'SigCgt' | 'SigIgn'): bigint {
+  try {
+    const hex = new RegExp(`^${field}:\\s+([0-9a-f]+)`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return hex === undefined ? 0n : BigInt(`0x${hex}`);
+  } catch {
+    return 0n;
+  }
+}
+
 /** Live (non-zombie) processes, on the host or in a CT, whose argv mentions `marker`. */
 function processesWith(marker: string): Proc[] {
   return fs
@@ -63,8 +73,13 @@ describe('ctr task kill --exec-id → proxrun exec stand-in → process in a pro
     timeoutMs: 120_000,
   });
 
-  /** `ctr task exec --exec-id EXEC CT sh -c SCRIPT MARKER` in the background, once it runs in the CT. */
-  async function startExec(execId: string, script: string, marker: string): Promise<{ ctr: RunningCommand; app: Proc }> {
+  /**
+   * `ctr task exec --exec-id EXEC CT sh -c SCRIPT MARKER` in the background, once it runs in the CT
+   * and, with `trapped`, once its shell has set its trap for that signal: a signal that comes
+   * earlier meets no handler and ends the shell (as it would under runc), so the test waits for
+   * the trap (SigCgt in /proc/PID/status), not for a guess of how long the shell takes to get there.
+   */
+  async function startExec(execId: string, script: string, marker: string, trapped?: number): Promise<{ ctr: RunningCommand; app: Proc }> {
     const ctr = startCommand(containerd.ctr.argv(['task', 'exec', '--exec-id', execId, CT, '/bin/sh', '-c', script, marker]), { timeoutMs: 120_000 });
     running.push(ctr);
     // The exec's own program, past the in-CT wrapper (/.proxrun/busybox) that execs it.
@@ -72,6 +87,12 @@ describe('ctr task kill --exec-id → proxrun exec stand-in → process in a pro
       timeoutMs: 60_000,
       description: `exec ${execId} running in the CT (ctr so far: ${ctr.stderrSoFar()})`,
     });
+    if (trapped !== undefined) {
+      await pollFor(() => (signalMask(app.pid, 'SigCgt') & (1n << BigInt(trapped - 1))) !== 0n ? true : undefined, {
+        timeoutMs: 60_000,
+        description: `exec ${execId} to trap signal ${trapped} (SigCgt ${signalMask(app.pid, 'SigCgt').toString(16)})`,
+      });
+    }
     return { ctr, app };
   }
 
@@ -135,7 +156,7 @@ describe('ctr task kill --exec-id → proxrun exec stand-in → process in a pro
 
   test('SIGTERM reaches the exec\'s trap: ctr gets its output and its status 9, nothing remains', async () => {
     const marker = `trap-term-${process.pid}`;
-    const { ctr } = await startExec('e1', 'trap "echo got TERM; exit 9" TERM; while :; do sleep 0.2; done', marker);
+    const { ctr } = await startExec('e1', 'trap "echo got TERM; exit 9" TERM; while :; do sleep 0.2; done', marker, 15);
     await killExec('e1', 'SIGTERM');
     const r = await ctr.finished;
     assert.equal(r.exitCode, 9, describeResult(r));
@@ -155,7 +176,7 @@ describe('ctr task kill --exec-id → proxrun exec stand-in → process in a pro
 
   test('SIGINT reaches a trap too: the exec does not start with SIGINT ignored', async () => {
     const marker = `trap-int-${process.pid}`;
-    const { ctr, app } = await startExec('e3', 'trap "echo got INT; exit 7" INT; while :; do sleep 0.2; done', marker);
+    const { ctr, app } = await startExec('e3', 'trap "echo got INT; exit 7" INT; while :; do sleep 0.2; done', marker, 2);
     const sigIgn = /^SigIgn:\s+([0-9a-f]+)/m.exec(fs.readFileSync(`/proc/${app.pid}/status`, 'utf8'))?.[1] ?? '';
     // (busybox sh ignores SIGQUIT itself, so only the SIGINT bit says something here.)
     assert.equal(BigInt(`0x${sigIgn}`) & 2n, 0n, `SIGINT is not ignored by the exec (SigIgn ${sigIgn})`);
@@ -186,7 +207,7 @@ describe('ctr task kill --exec-id → proxrun exec stand-in → process in a pro
 
   test('an exec that ends by itself still reports its status and output apart after signals were forwarded', async () => {
     const marker = `hup-${process.pid}`;
-    const { ctr } = await startExec('e5', 'trap "echo hup; n=1" HUP; n=; while [ -z "$n" ]; do sleep 0.2; done; echo out; echo err >&2; exit 4', marker);
+    const { ctr } = await startExec('e5', 'trap "echo hup; n=1" HUP; n=; while [ -z "$n" ]; do sleep 0.2; done; echo out; echo err >&2; exit 4', marker, 1);
     await killExec('e5', 'SIGHUP');
     const r = await ctr.finished;
     assert.equal(r.exitCode, 4, describeResult(r));

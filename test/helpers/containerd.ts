@@ -14,7 +14,7 @@ import {
   type CommandResult, type RunningCommand,
 } from './exec.js';
 import { hiddenCgroup2Argv } from './cgroup.js';
-import { isAlive, mountsUnder, processesMentioning, killProcessesMentioning, removeDir, stopProcess, unmountUnder } from './cleanup.js';
+import { isAlive, mountsUnder, processesLeftAfter, killProcessesMentioning, removeDir, stopProcess, unmountUnder } from './cleanup.js';
 
 /** The containerd namespace ctr uses; the runtime's state sits in `<runtimeRoot>/<namespace>`. */
 export const CTR_NAMESPACE = 'default';
@@ -315,7 +315,8 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
     }
     if (await isAlive(daemon.pid)) await stopProcess(daemon.pid, 'SIGTERM', 10_000);
     await daemon.finished;
-    const processes = (await processesMentioning(dir)).map((proc) => `${proc.pid} ${proc.argv.join(' ')}`);
+    // A shim ends on its own once its task is deleted; it is waited for, not taken for a leftover.
+    const processes = await processesLeftAfter(dir);
     await killProcessesMentioning(dir);
     const mounts = await mountsUnder(dir);
     await unmountUnder(dir);
