@@ -38,16 +38,6 @@ function readProc(pid: number): Proc | undefined {
   }
 }
 
-/** A signal mask of /proc/PID/status (SigCgt: caught, SigIgn: ignored); 0 when the process is gone. */
-function signalMask(pid: number, field: 'SigCgt' | 'SigIgn'): bigint {
-  try {
-    const hex = new RegExp(`^${field}:\\s+([0-9a-f]+)`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return hex === undefined ? 0n : BigInt(`0x${hex}`);
-  } catch {
-    return 0n;
-  }
-}
-
 /** Live (non-zombie) processes, on the host or in a CT, whose argv mentions `marker`. */
 function processesWith(marker: string): Proc[] {
   return fs
@@ -75,11 +65,11 @@ describe('ctr task kill --exec-id → proxrun exec stand-in → process in a pro
 
   /**
    * `ctr task exec --exec-id EXEC CT sh -c SCRIPT MARKER` in the background, once it runs in the CT
-   * and, with `trapped`, once its shell has set its trap for that signal: a signal that comes
-   * earlier meets no handler and ends the shell (as it would under runc), so the test waits for
-   * the trap (SigCgt in /proc/PID/status), not for a guess of how long the shell takes to get there.
+   * and, with `ready`, once its first stdout line says its trap is set: a signal that comes earlier
+   * meets no handler and ends the shell (as it would under runc). SigCgt in /proc/PID/status cannot
+   * tell: busybox `sh -c` catches SIGINT from its start, and dies of it until a trap is set.
    */
-  async function startExec(execId: string, script: string, marker: string, trapped?: number): Promise<{ ctr: RunningCommand; app: Proc }> {
+  async function startExec(execId: string, script: string, marker: string, ready = false): Promise<{ ctr: RunningCommand; app: Proc }> {
     const ctr = startCommand(containerd.ctr.argv(['task', 'exec', '--exec-id', execId, CT, '/bin/sh', '-c', script, marker]), { timeoutMs: 120_000 });
     running.push(ctr);
     // The exec's own program, past the in-CT wrapper (/.proxrun/busybox) that execs it.
@@ -87,10 +77,10 @@ describe('ctr task kill --exec-id → proxrun exec stand-in → process in a pro
       timeoutMs: 60_000,
       description: `exec ${execId} running in the CT (ctr so far: ${ctr.stderrSoFar()})`,
     });
-    if (trapped !== undefined) {
-      await pollFor(() => (signalMask(app.pid, 'SigCgt') & (1n << BigInt(trapped - 1))) !== 0n ? true : undefined, {
+    if (ready) {
+      await pollFor(() => (ctr.stdoutSoFar().startsWith('ready\n') ? true : undefined), {
         timeoutMs: 60_000,
-        description: `exec ${execId} to trap signal ${trapped} (SigCgt ${signalMask(app.pid, 'SigCgt').toString(16)})`,
+        description: `exec ${execId} to set its trap (stdout so far: ${JSON.stringify(ctr.stdoutSoFar())})`,
       });
     }
     return { ctr, app };
@@ -103,7 +93,7 @@ describe('ctr task kill --exec-id → proxrun exec stand-in → process in a pro
 
   async function assertNothingLeft(marker: string): Promise<void> {
     await pollFor(() => (processesWith(marker).length === 0 ? true : undefined), {
-      timeoutMs: 10_000,
+      timeoutMs: 60_000,
       description: `nothing of ${marker} left: ${processesWith(marker).map((p) => `${p.pid} ${p.args.slice(0, 60)}`).join('; ')}`,
     });
     const cgroupPids = await containerd.ctr.taskPids(CT);
@@ -156,11 +146,11 @@ describe('ctr task kill --exec-id → proxrun exec stand-in → process in a pro
 
   test('SIGTERM reaches the exec\'s trap: ctr gets its output and its status 9, nothing remains', async () => {
     const marker = `trap-term-${process.pid}`;
-    const { ctr } = await startExec('e1', 'trap "echo got TERM; exit 9" TERM; while :; do sleep 0.2; done', marker, 15);
+    const { ctr } = await startExec('e1', 'trap "echo got TERM; exit 9" TERM; echo ready; while :; do sleep 0.2; done', marker, true);
     await killExec('e1', 'SIGTERM');
     const r = await ctr.finished;
     assert.equal(r.exitCode, 9, describeResult(r));
-    assert.equal(r.stdout, 'got TERM\n');
+    assert.equal(r.stdout, 'ready\ngot TERM\n');
     await assertNothingLeft(marker);
   });
 
@@ -176,21 +166,21 @@ describe('ctr task kill --exec-id → proxrun exec stand-in → process in a pro
 
   test('SIGINT reaches a trap too: the exec does not start with SIGINT ignored', async () => {
     const marker = `trap-int-${process.pid}`;
-    const { ctr, app } = await startExec('e3', 'trap "echo got INT; exit 7" INT; while :; do sleep 0.2; done', marker, 2);
+    const { ctr, app } = await startExec('e3', 'trap "echo got INT; exit 7" INT; echo ready; while :; do sleep 0.2; done', marker, true);
     const sigIgn = /^SigIgn:\s+([0-9a-f]+)/m.exec(fs.readFileSync(`/proc/${app.pid}/status`, 'utf8'))?.[1] ?? '';
     // (busybox sh ignores SIGQUIT itself, so only the SIGINT bit says something here.)
     assert.equal(BigInt(`0x${sigIgn}`) & 2n, 0n, `SIGINT is not ignored by the exec (SigIgn ${sigIgn})`);
     await killExec('e3', 'SIGINT');
     const r = await ctr.finished;
     assert.equal(r.exitCode, 7, describeResult(r));
-    assert.equal(r.stdout, 'got INT\n');
+    assert.equal(r.stdout, 'ready\ngot INT\n');
     await assertNothingLeft(marker);
   });
 
   test('SIGKILL to the exec\'s pid gives 137 and the process in the CT dies too; the stand-in is small', async (t) => {
     const marker = String(2_000_000 + process.pid);
     const { ctr } = await startExec('e4', `exec sleep ${marker}`, marker);
-    const sleep = await pollFor(() => processesWith(marker).find((p) => p.inCt && p.args.startsWith('sleep ')), { timeoutMs: 10_000, description: 'sh to exec sleep' });
+    const sleep = await pollFor(() => processesWith(marker).find((p) => p.inCt && p.args.startsWith('sleep ')), { timeoutMs: 60_000, description: 'sh to exec sleep' });
     const sigIgn = /^SigIgn:\s+([0-9a-f]+)/m.exec(fs.readFileSync(`/proc/${sleep.pid}/status`, 'utf8'))?.[1];
     assert.equal(sigIgn, '0000000000000000', 'the exec starts with no signal ignored (a busybox & job would ignore SIGINT and SIGQUIT)');
     // The stand-in, its watcher and lxc-attach (ctr task exec itself also names the marker).
@@ -207,11 +197,11 @@ describe('ctr task kill --exec-id → proxrun exec stand-in → process in a pro
 
   test('an exec that ends by itself still reports its status and output apart after signals were forwarded', async () => {
     const marker = `hup-${process.pid}`;
-    const { ctr } = await startExec('e5', 'trap "echo hup; n=1" HUP; n=; while [ -z "$n" ]; do sleep 0.2; done; echo out; echo err >&2; exit 4', marker, 1);
+    const { ctr } = await startExec('e5', 'trap "echo hup; n=1" HUP; n=; echo ready; while [ -z "$n" ]; do sleep 0.2; done; echo out; echo err >&2; exit 4', marker, true);
     await killExec('e5', 'SIGHUP');
     const r = await ctr.finished;
     assert.equal(r.exitCode, 4, describeResult(r));
-    assert.equal(r.stdout, 'hup\nout\n');
+    assert.equal(r.stdout, 'ready\nhup\nout\n');
     assert.equal(r.stderr, 'err\n');
     await assertNothingLeft(marker);
   });

@@ -96,11 +96,10 @@ describe('proxmox-lxc: stop signal and forwarded signals reach the app', { timeo
     assert.ok(ignored !== undefined, stdoutOf(dir));
     assert.ok(!maskHas(ignored, 2) && !maskHas(ignored, 3), `SIGINT and SIGQUIT must not be ignored by the app (SigIgn ${ignored})`);
 
-    const began = Date.now();
+    // Without --forceStop, pct shutdown fails when its timeout passes: exit 0 means the CT ended on
+    // the halt signal, and the app's own status and line below say the trap ran.
     const shutdown = spawnSync(path.join(sim.nodeInfo.binDir, 'pct'), ['shutdown', String(vmid), '--timeout', '60'], { encoding: 'utf8', timeout: 90_000 });
-    const took = Date.now() - began;
     assert.equal(shutdown.status, 0, shutdown.stderr);
-    assert.ok(took < 30_000, `pct shutdown took ${took} ms: the app did not end on the halt signal`);
     assert.equal(await exitStatusOf(vmid), '0', 'the monitor reports the app status');
     assert.match(stdoutOf(dir), /got INT\n$/);
     assert.equal((await state('halt')).status, 'stopped');

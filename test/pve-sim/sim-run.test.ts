@@ -101,6 +101,18 @@ async function waitFor(what: string, timeoutMs: number, probe: () => boolean): P
   }
 }
 
+/**
+ * Whether lxc-monitord has accepted the connection of the lxc-monitor process `pid`: its socket's
+ * peer is a socket that lxc-monitord holds (`ss -xp`: local and peer inodes are columns 6 and 8).
+ * Until then a state change would not reach it.
+ */
+function monitordAccepted(pid: number): boolean {
+  const rows = spawnSync('ss', ['-xpn'], { encoding: 'utf8' }).stdout.split('\n').map((line) => line.trim().split(/\s+/));
+  const mine = rows.find((f) => f.some((field) => field.includes(`pid=${pid},`)));
+  const peer = mine?.[7];
+  return peer !== undefined && rows.some((f) => f[5] === peer && f.some((field) => field.includes('"lxc-monitord"')));
+}
+
 let ociCt = 0;
 let ociVolume = '';
 
@@ -267,10 +279,9 @@ test("a CT that prints and exits with 3 leaves 'VMID exited with status [3]' on 
   monitor.stdout?.on('data', (c: Buffer) => {
     out += c.toString();
   });
-  await waitFor('lxc-monitord', 10_000, () => spawnSync('pgrep', ['-f', `lxc-monitord ${lxcPath}`]).status === 0);
-  await new Promise((r) => setTimeout(r, 300)); // lxc-monitor connects right after monitord's socket exists
+  await waitFor('lxc-monitord to accept lxc-monitor', 60_000, () => monitor.pid !== undefined && monitordAccepted(monitor.pid));
   assert.equal((await s().task('pve1', 'POST', `/nodes/pve1/lxc/${id}/status/start`)).exitstatus, 'OK');
-  await waitFor('the exit status on lxc-monitor', 20_000, () => out.includes(`'${id}' exited with status [3]`));
+  await waitFor('the exit status on lxc-monitor', 60_000, () => out.includes(`'${id}' exited with status [3]`));
   monitor.kill('SIGTERM');
   assert.equal((await s().task('pve1', 'DELETE', `/nodes/pve1/lxc/${id}`, { force: '1', purge: '1' })).exitstatus, 'OK');
 });
