@@ -164,5 +164,5 @@ function waitForPidCount(containerd: ContainerdInstance, id: string, count: numb
   return pollFor(async () => {
     const pids = await containerd.ctr.taskPids(id);
     return pids.length >= count ? pids : undefined;
-  }, { timeoutMs: 10_000, description: `task ${id} to have ${count} processes` });
+  }, { timeoutMs: 60_000, description: `task ${id} to have ${count} processes` });
 }

@@ -77,10 +77,10 @@ describe('ctr exec, ps, pause → proxrun → proxmox-lxc (simulator)', { timeou
 
     const paused = await ctr.taskPause('execs');
     assert.equal(paused.exitCode, 0, describeResult(paused));
-    await ctr.waitForTaskStatus('execs', 'PAUSED', 20_000);
+    await ctr.waitForTaskStatus('execs', 'PAUSED', 60_000);
     const resumed = await ctr.taskResume('execs');
     assert.equal(resumed.exitCode, 0, describeResult(resumed));
-    await ctr.waitForTaskStatus('execs', 'RUNNING', 20_000);
+    await ctr.waitForTaskStatus('execs', 'RUNNING', 60_000);
 
     const after = await ctr.taskExec('execs', 'after', ['/bin/echo', 'still here']);
     assert.equal(after.exitCode, 0, describeResult(after));

@@ -226,7 +226,7 @@ export class Ctr {
   }
 
   /** Polls `ctr task ls` until task `id` has `status`; returns its entry. */
-  waitForTaskStatus(id: string, status: string, timeoutMs = 20_000): Promise<TaskEntry> {
+  waitForTaskStatus(id: string, status: string, timeoutMs = 60_000): Promise<TaskEntry> {
     return pollFor(async () => (await this.taskList()).find((task) => task.id === id && task.status === status), {
       timeoutMs,
       intervalMs: 100,
@@ -260,7 +260,7 @@ export class Ctr {
         await pollFor(async () => {
           const task = (await this.taskList()).find((entry) => entry.id === id);
           return task === undefined || task.status === 'STOPPED' ? true : undefined;
-        }, { timeoutMs: 10_000, description: `task ${id} to stop` });
+        }, { timeoutMs: 60_000, description: `task ${id} to stop` });
       } catch { /* fall through to a forced delete */ }
       await this.taskDelete(id, true);
       await this.containerRm(id);
@@ -281,7 +281,7 @@ async function subscribeToEvents(address: string): Promise<RunningCommand> {
       await runCommand(['ctr', '-a', address, 'namespaces', 'create', probe], { timeoutMs: 5_000 });
       await runCommand(['ctr', '-a', address, 'namespaces', 'remove', probe], { timeoutMs: 5_000 });
       return events.stdoutSoFar().includes(`/namespaces/create`) ? true : undefined;
-    }, { timeoutMs: 15_000, intervalMs: 100, description: 'ctr events to be subscribed' });
+    }, { timeoutMs: 60_000, intervalMs: 100, description: 'ctr events to be subscribed' });
   } catch (error) {
     events.kill('SIGKILL');
     await events.finished;
@@ -313,7 +313,7 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
       events.kill('SIGKILL');
       await events.finished;
     }
-    if (await isAlive(daemon.pid)) await stopProcess(daemon.pid, 'SIGTERM', 10_000);
+    if (await isAlive(daemon.pid)) await stopProcess(daemon.pid, 'SIGTERM', 30_000);
     await daemon.finished;
     // A shim ends on its own once its task is deleted; it is waited for, not taken for a leftover.
     const processes = await processesLeftAfter(dir);

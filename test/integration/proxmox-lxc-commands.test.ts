@@ -105,7 +105,7 @@ describe('proxmox-lxc commands on the simulator', { timeout: 600_000 }, () => {
     const seen = await pollFor(() => {
       const text = fs.readFileSync(stdout, 'utf8');
       return text.split('\n').length >= 3 ? text : undefined;
-    }, { timeoutMs: 20_000, description: 'the app to report' });
+    }, { timeoutMs: 60_000, description: 'the app to report' });
     assert.match(seen, /^NoNewPrivs:\s+1\n123\n$/);
 
     const running = await state('app');
@@ -114,7 +114,7 @@ describe('proxmox-lxc commands on the simulator', { timeout: 600_000 }, () => {
     const descendants = (pid: number): number[] => childrenOf(pid).flatMap((child) => [child, ...descendants(child)]);
     const app = await pollFor(
       () => descendants(running.pid).find((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('sleep\0')),
-      { timeoutMs: 10_000, description: 'the app (sleep) under the CT init' },
+      { timeoutMs: 60_000, description: 'the app (sleep) under the CT init' },
     );
     const ps = await proxrun(root, ['ps', '--format', 'json', 'app'], { env });
     assert.equal(ps.exitCode, 0, describeResult(ps));
@@ -244,7 +244,7 @@ describe('proxmox-lxc commands on the simulator', { timeout: 600_000 }, () => {
     assert.match(conf.stdout, /^lxc\.signal\.halt: SIGUSR1$/m);
     const raw = fs.readFileSync(path.join(sim.pveDir, 'nodes', sim.node, 'lxc', `${vmid}.conf`), 'utf8');
     assert.match(raw, /^lxc\.signal\.halt: SIGUSR1$/m);
-    await pollFor(() => (fs.readFileSync(path.join(dir, 'stdout'), 'utf8').includes('ready') ? true : undefined), { timeoutMs: 20_000, description: 'the app to trap USR1' });
+    await pollFor(() => (fs.readFileSync(path.join(dir, 'stdout'), 'utf8').includes('ready') ? true : undefined), { timeoutMs: 60_000, description: 'the app to trap USR1' });
 
     // The init forwards the halt signal to the app, whose trap exits 7: the monitor records 7, not a kill.
     const shutdown = spawnSync(path.join(sim.nodeInfo.binDir, 'pct'), ['shutdown', String(vmid), '--timeout', '30', '--forceStop', '1'], { encoding: 'utf8', timeout: 60_000 });

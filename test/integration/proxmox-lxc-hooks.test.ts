@@ -180,7 +180,7 @@ describe('proxmox-lxc createContainer and startContainer hooks on the simulator'
 
       const started = await proxrun(root, ['start', 'order'], { env });
       assert.equal(started.exitCode, 0, describeResult(started));
-      await pollFor(() => (read(path.join(out, 'order')).split('\n').includes('app') ? true : undefined), { timeoutMs: 20_000, description: 'the app to write its line' });
+      await pollFor(() => (read(path.join(out, 'order')).split('\n').includes('app') ? true : undefined), { timeoutMs: 60_000, description: 'the app to write its line' });
       const order = read(path.join(out, 'order')).split('\n');
       assert.deepEqual(order.slice(0, 3), ['createRuntime', 'createContainer', 'startContainer']);
       assert.deepEqual([...order].sort(), ['app', 'createContainer', 'createRuntime', 'poststart', 'startContainer']);

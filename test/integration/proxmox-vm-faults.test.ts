@@ -280,7 +280,7 @@ describe('proxmox-vm under faults at each step (simulator, real QEMU)', { timeou
       }
     }, { timeoutMs: 30_000, description: 'the exit status recorded by the monitor' });
     assert.equal(status, 137, 'QEMU gone without an exit line is SIGKILL');
-    await pollFor(() => (processes().has(monitorPid) ? undefined : true), { timeoutMs: 10_000, description: 'the monitor to exit' });
+    await pollFor(() => (processes().has(monitorPid) ? undefined : true), { timeoutMs: 60_000, description: 'the monitor to exit' });
     await pollFor(async () => ((await state(id)).status === 'stopped' ? true : undefined), { timeoutMs: 30_000, description: 'state stopped' });
     const deleted = await proxrun(root, ['delete', id], { env });
     assert.equal(deleted.exitCode, 0, describeResult(deleted));

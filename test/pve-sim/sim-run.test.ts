@@ -14,6 +14,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { makeBusyboxRootfs } from '../helpers/busybox-rootfs.js';
 import { ensureSubids, requireRoot } from '../helpers/host-setup.js';
 import { mountsUnder, processesMentioning } from '../helpers/cleanup.js';
+import { monitordAccepted } from '../helpers/lxc-monitor.js';
 import { packOciArchive, packPlainTemplate } from '../helpers/oci-archive.js';
 import { RunningSim, assertAllRequestsPassedSchema } from './sim-harness.js';
 import { netnsExists, netnsLinks, netnsName } from './sim-netns.js';
@@ -33,12 +34,14 @@ function s(): RunningSim {
   return sim;
 }
 
+// The report comes after the traps: a test that saw it may send the halt signal, which a PID 1
+// without a handler for it would never get.
 const APP = [
   '#!/bin/sh',
-  'echo "foo=$FOO uid=$(id -u) cwd=$(pwd)" > /tmp/report',
   "trap 'echo USR1 > /tmp/halt; exit 0' USR1",
   "trap 'echo TERM > /tmp/halt; exit 0' TERM",
   "trap 'echo PWR > /tmp/halt; exit 0' PWR",
+  'echo "foo=$FOO uid=$(id -u) cwd=$(pwd)" > /tmp/report',
   'sleep 1000 &',
   'wait $!',
   '',
@@ -101,18 +104,6 @@ async function waitFor(what: string, timeoutMs: number, probe: () => boolean): P
   }
 }
 
-/**
- * Whether lxc-monitord has accepted the connection of the lxc-monitor process `pid`: its socket's
- * peer is a socket that lxc-monitord holds (`ss -xp`: local and peer inodes are columns 6 and 8).
- * Until then a state change would not reach it.
- */
-function monitordAccepted(pid: number): boolean {
-  const rows = spawnSync('ss', ['-xpn'], { encoding: 'utf8' }).stdout.split('\n').map((line) => line.trim().split(/\s+/));
-  const mine = rows.find((f) => f.some((field) => field.includes(`pid=${pid},`)));
-  const peer = mine?.[7];
-  return peer !== undefined && rows.some((f) => f[5] === peer && f.some((field) => field.includes('"lxc-monitord"')));
-}
-
 let ociCt = 0;
 let ociVolume = '';
 
@@ -159,7 +150,7 @@ test('API: start, status and list with pid, no network logged, image user/cwd/en
   const uidMap = fs.readFileSync(`/proc/${st.pid}/uid_map`, 'utf8').trim().split(/\s+/);
   assert.deepEqual(uidMap, ['0', '100000', '65536'], 'unprivileged: root maps to 100000');
   const report = path.join(`/proc/${st.pid}/root`, 'tmp/report');
-  await waitFor('the app report', 10_000, () => fs.existsSync(report));
+  await waitFor('the app report', 60_000, () => fs.existsSync(report) && fs.readFileSync(report, 'utf8').endsWith('\n'));
   assert.equal(fs.readFileSync(report, 'utf8'), 'foo=from-image uid=1000 cwd=/home/app\n');
   const verbose = pct('pve1', ['status', String(id), '--verbose']);
   assert.equal(verbose.code, 0, verbose.stderr);
@@ -235,7 +226,7 @@ test('CLI: pct create from a plain tar, start, status --verbose, shutdown with S
   const verbose = pct('pve1', ['status', id, '--verbose']);
   const pid = /^pid: (\d+)$/m.exec(verbose.stdout)?.[1];
   assert.ok(pid !== undefined, verbose.stdout);
-  await waitFor('the app report', 10_000, () => fs.existsSync(`/proc/${pid}/root/tmp/report`));
+  await waitFor('the app report', 60_000, () => fs.existsSync(`/proc/${pid}/root/tmp/report`) && fs.readFileSync(`/proc/${pid}/root/tmp/report`, 'utf8').endsWith('\n'));
   assert.equal(fs.readFileSync(`/proc/${pid}/root/tmp/report`, 'utf8'), 'foo=cli uid=0 cwd=/\n');
   assert.equal(pct('pve1', ['exec', id, '--', 'sh', '-c', 'exit 42']).code, 42);
   const set = pct('pve1', ['set', id, '--entrypoint', '/bin/sh /app.sh next']);
