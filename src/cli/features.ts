@@ -9,7 +9,7 @@ export const features: CommandSpec = {
   summary: 'print what proxrun (and its default backend) supports, as runtime-spec features JSON',
   async run(cmd, globals) {
     requirePositionals(cmd, features, 0);
-    const { SPEC_VERSION, SPEC_VERSION_MIN } = await import('../oci/state.js');
+    const { SPEC_VERSION, SPEC_VERSION_MIN } = await import('../runtime/oci-state.js');
     const own: Record<string, unknown> = {
       ociVersionMin: SPEC_VERSION_MIN,
       ociVersionMax: SPEC_VERSION,

@@ -11,5 +11,5 @@ export { releaseStart, readExitStatus, type ReleaseOptions } from './control.js'
 export { monitorPaths, type MonitorPaths, CONTAINER_MOUNT_POINT, IN_CONTAINER_DIR } from './layout.js';
 export { hostIds, PROXMOX_DEFAULT_ID_MAP, type IdMap } from './id-map.js';
 export { reachableBindEntries, reachableBy } from './reachable-binds.js';
-export { quoteShellWord } from './shell-quote.js';
+export { quoteShellWord } from '../lib/shell-quote.js';
 export type { MonitoredProcess, MonitoredUser } from './process.js';

@@ -24,7 +24,7 @@
  */
 import { inContainer } from './layout.js';
 import type { MonitoredProcess } from './process.js';
-import { quoteShellWord } from './shell-quote.js';
+import { quoteShellWord } from '../lib/shell-quote.js';
 import { FORWARDED_SIGNALS, PRE_START_TRAPPED_SIGNALS } from './signals.js';
 
 export interface InitScriptOptions {

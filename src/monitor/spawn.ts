@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { monitorPaths } from './layout.js';
 import { DEFAULT_HOST_BUSYBOX } from './prepare.js';
+import { unreachableCtReason } from './reachability.js';
 
 export interface SpawnMonitorOptions {
   readonly dir: string;
@@ -65,7 +66,11 @@ export async function spawnMonitor(options: SpawnMonitorOptions): Promise<number
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (failure !== undefined) throw new Error(`cannot start the container monitor: ${failure.message}`);
-    if (exited !== undefined) throw new Error(`the container monitor ended before it was ready (${exited})`);
+    if (exited !== undefined) {
+      // The usual cause: the CT runs in another network namespace, where LXC's tools cannot see it.
+      const unreachable = await unreachableCtReason(options.name, options.lxcPath);
+      throw new Error(unreachable ?? `the container monitor ended before it was ready (${exited})`);
+    }
     if (pid !== undefined && (await readReadyPid(paths.readyFile)) === pid) return pid;
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }

@@ -29,6 +29,11 @@ export interface ConfEntry {
 
 export type GuestKind = 'lxc' | 'qemu';
 
+/** A value written into a Proxmox .conf line: a newline would start a new line, other control characters are refused too. */
+export function hasControlCharacter(value: string): boolean {
+  return /[\u0000-\u0008\u000a-\u001f\u007f]/.test(value);
+}
+
 const SECTION_HEADER = /^\[([^\]]+)\]\s*$/;
 
 export function guestConfPath(pveDir: string, node: string, kind: GuestKind, vmid: number): string {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Problem } from '../oci/problems.js';
 import type { Spec } from '../oci/spec.js';
-import { buildState, type OciState } from '../oci/state.js';
+import { buildState, type OciState } from './oci-state.js';
 import {
   isBackendName,
   loadBackend,
@@ -17,6 +17,7 @@ import { loadConfig, type ProxrunConfig } from './config.js';
 import { errInvalidArgument, errNotExist, errNotRunning, RuntimeError } from './errors.js';
 import { assertValidId } from './ids.js';
 import { logDebug } from './log.js';
+import { podBackendProblem } from './pod.js';
 import { StateStore, type BackendName, type ContainerRecord } from './state-store.js';
 
 export const BACKEND_ANNOTATION = 'io.proxrun.backend';
@@ -95,10 +96,22 @@ export class Runtime {
     } catch (err) {
       return { problems: [{ path: `/annotations/${BACKEND_ANNOTATION}`, message: (err as Error).message.replace(/^config\.json: \S+: /, '') }] };
     }
+    // A Kubernetes pod's containers run where its sandbox runs; said alone, before any backend's own checks.
+    const podProblem = podBackendProblem(loaded.spec.annotations, backendName, BACKEND_ANNOTATION, (id) => this.recordedBackend(id));
+    if (podProblem) return { problems: [podProblem] };
     const backend = await loadBackend(backendName);
     const ctx: BackendContext = { globals: this.globals, config, containerDir: '' };
     const problems = await backend.check(loaded.spec, ctx);
     return { problems, checked: { bundle, configBytes: loaded.bytes, spec: loaded.spec, backendName, config } };
+  }
+
+  /** The backend recorded for container `id` under this root, or undefined when there is no readable record. */
+  private recordedBackend(id: string): BackendName | undefined {
+    try {
+      return this.store.tryRead(assertValidId(id))?.backend;
+    } catch {
+      return undefined;
+    }
   }
 
   private async checkedBundleOrThrow(bundleDir: string): Promise<CheckedBundle> {

@@ -1,7 +1,8 @@
 /**
  * The end-to-end harness itself: the cgroup v2 hiding does what crun needs without touching
- * the host, mount cleanup finds and removes mounts, and containerd and podman instances that
- * are stopped with a container still running report it and leave nothing behind.
+ * the host, mount cleanup finds and removes mounts, and containerd (with and without its CRI
+ * plugin) and podman instances that are stopped with a container or pod still running report it
+ * and leave nothing behind.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +13,8 @@ import path from 'node:path';
 import { HYBRID_V2_MOUNT, HiddenCgroup2Namespace, isHybridCgroup, withHiddenCgroup2 } from '../helpers/cgroup.js';
 import { isAlive, mountsUnder, processesMentioning, removeDir, unmountUnder } from '../helpers/cleanup.js';
 import { startContainerd } from '../helpers/containerd.js';
+import { startCriContainerd } from '../helpers/cri/containerd-cri.js';
+import { PAUSE_IMAGE, importTestImages } from '../helpers/cri/images.js';
 import { Podman } from '../helpers/podman.js';
 import { busyboxRootfs } from '../helpers/rootfs-cache.js';
 import { describeResult, runChecked, runCommand } from '../helpers/exec.js';
@@ -107,5 +110,30 @@ describe('stopping with a container still running', { timeout: 120_000 }, () => 
     assert.deepEqual(await processesMentioning(podman.dir), []);
     assert.deepEqual(await mountsUnder(podman.dir), []);
     assert.equal(existsSync(podman.dir), false);
+  });
+
+  test('containerd with CRI: stop() reports the pod, and no process, mount, lease, netns or dir is left', async () => {
+    requireRoot('containerd');
+    await requireCommands(['containerd', 'ctr', 'runc', 'ip', 'nsenter']);
+    const containerd = await startCriContainerd({ handlers: [{ name: 'runc', binary: '/usr/sbin/runc' }], sandboxImage: PAUSE_IMAGE });
+    cleanups.push(() => containerd.stop());
+    await importTestImages(containerd);
+    const podId = await containerd.cri.runPodSandbox({
+      metadata: { name: 'left', uid: 'harness-left', namespace: 'default' },
+      log_directory: await containerd.podLogDir('left'),
+    }, 'runc');
+    const status = await containerd.cri.podSandboxStatus(podId, true);
+    const pausePid = (JSON.parse(status.info['info'] ?? '{}') as { pid?: number }).pid ?? 0;
+    assert.ok(pausePid > 0 && (await isAlive(pausePid)), 'the pause process is not running');
+    assert.equal(containerd.leases().length, 1, 'no address leased for the pod');
+    assert.equal((await runCommand(['ip', 'netns', 'list'])).stdout.includes(containerd.netns), true);
+
+    const report = await containerd.stop();
+    assert.deepEqual(report.pods, [`${podId} default/left`]);
+    assert.deepEqual([report.processes, report.mounts, report.leases, report.runtimeState], [[], [], [], []]);
+    assert.equal(await isAlive(pausePid), false, `pause process ${pausePid} survived`);
+    assert.deepEqual(await processesMentioning(containerd.dir), []);
+    assert.equal((await runCommand(['ip', 'netns', 'list'])).stdout.includes(containerd.netns), false, 'the network namespace is still there');
+    assert.equal(existsSync(containerd.dir), false);
   });
 });

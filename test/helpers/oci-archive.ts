@@ -48,6 +48,8 @@ export interface OciImageInput {
   os?: string;
   /** Default the OCI image config media type; tests set another to provoke a rejection. */
   configMediaType?: string;
+  /** The index entry's `org.opencontainers.image.ref.name` (the name `ctr images import` gives it). */
+  refName?: string;
 }
 
 export interface OciArchiveOptions {
@@ -125,7 +127,9 @@ async function storeJsonBlob(blobsDir: string, value: unknown, mediaType: string
   return { mediaType, digest: `sha256:${hex}`, size: Buffer.byteLength(text) };
 }
 
-async function writeImage(blobsDir: string, work: string, image: OciImageInput, index: number): Promise<BlobRef & { platform: { architecture: string; os: string } }> {
+async function writeImage(
+  blobsDir: string, work: string, image: OciImageInput, index: number,
+): Promise<BlobRef & { platform: { architecture: string; os: string }; annotations?: Record<string, string> }> {
   const layers: BlobRef[] = [];
   const diffIds: string[] = [];
   for (const [n, layer] of image.layers.entries()) {
@@ -155,7 +159,8 @@ async function writeImage(blobsDir: string, work: string, image: OciImageInput, 
     { schemaVersion: 2, mediaType: OCI_MEDIA_TYPES.manifest, config, layers },
     OCI_MEDIA_TYPES.manifest,
   );
-  return { ...manifest, platform: { architecture, os } };
+  const annotations = image.refName === undefined ? {} : { annotations: { 'org.opencontainers.image.ref.name': image.refName } };
+  return { ...manifest, platform: { architecture, os }, ...annotations };
 }
 
 /**

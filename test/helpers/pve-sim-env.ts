@@ -56,7 +56,7 @@ export interface PveSimEnv {
   stop(): Promise<{ destroyed: number[] }>;
 }
 
-import { MONITOR_BASE } from '../../src/backends/proxmox-lxc/monitor-location.js';
+import { MONITOR_BASE } from '../../src/backends/proxmox-lxc/monitor/monitor-location.js';
 
 const SIM_SCRIPT = path.join(REPO_ROOT, 'scripts/pve-sim');
 

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { MONITOR_BASE } from '../../src/backends/proxmox-lxc/monitor-location.js';
+import { MONITOR_BASE } from '../../src/backends/proxmox-lxc/monitor/monitor-location.js';
 import { proxrunToFiles, startPveSimEnv, type PveSimEnv } from '../helpers/pve-sim-env.js';
 import { leftovers, makeBundle, proxrun, requireBuilt, tempDir } from '../helpers/proxrun.js';
 import { describeResult, pollFor } from '../helpers/exec.js';

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { buildOciArchive, imageConfigOf } from '../../src/backends/proxmox-lxc/rootfs-archive.js';
+import { buildOciArchive, imageConfigOf } from '../../src/backends/proxmox-lxc/rootfs/rootfs-archive.js';
 import { monitorDirsOf, proxrunToFiles, recordedExitStatus, startPveSimEnv, type PveSimEnv } from '../helpers/pve-sim-env.js';
 import { leftovers, makeBundle, proxrun, requireBuilt, tempDir } from '../helpers/proxrun.js';
 import { describeResult, pollFor } from '../helpers/exec.js';

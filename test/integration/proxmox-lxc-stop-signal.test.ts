@@ -15,7 +15,7 @@ import { leftovers, makeBundle, proxrun, requireBuilt, tempDir } from '../helper
 import { describeResult, pollFor } from '../helpers/exec.js';
 
 const VMID_RANGE: readonly [number, number] = [800000, 800999];
-import { MONITOR_BASE } from '../../src/backends/proxmox-lxc/monitor-location.js';
+import { MONITOR_BASE } from '../../src/backends/proxmox-lxc/monitor/monitor-location.js';
 
 
 interface StateJson {

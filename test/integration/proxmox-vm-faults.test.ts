@@ -18,7 +18,7 @@ import { proxrunToFiles, startPveSimEnv, type PveSimEnv } from '../helpers/pve-s
 import { leftovers, makeBundle, proxrun, requireBuilt, tempDir } from '../helpers/proxrun.js';
 import { describeResult, pollFor } from '../helpers/exec.js';
 import { assertAllRequestsPassedSchema } from '../pve-sim/schema-audit.js';
-import { vmDirFor } from '../../src/backends/proxmox-vm/vm-dir.js';
+import { vmDirFor } from '../../src/backends/proxmox-vm/monitor/vm-dir.js';
 
 const VMID_RANGE: readonly [number, number] = [860000, 860999];
 const VM_RUN_BASE = '/run/proxrun/vm';

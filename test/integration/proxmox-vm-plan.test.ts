@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { MAX_COPIED_FILE_BYTES, planVm, type BindSource, type VmPlanOptions } from '../../src/backends/proxmox-vm/vm-plan.js';
+import { MAX_COPIED_FILE_BYTES, planVm, type BindSource, type VmPlanOptions } from '../../src/backends/proxmox-vm/translate/vm-plan.js';
 import type { Spec } from '../../src/oci/spec.js';
 import { REPO_ROOT } from '../helpers/proxrun.js';
 

@@ -10,8 +10,9 @@ import { access, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises
 import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { buildDiskImage, diskGeometry } from '../../src/backends/proxmox-vm/rootfs/disk-image.js';
 import {
-  buildDiskImage, checkGuestSpec, diskGeometry, ensureBaseInitramfs, formatArgsLine, guestQemuArgs, kernelCommandLine,
+  checkGuestSpec, ensureBaseInitramfs, formatArgsLine, guestQemuArgs, kernelCommandLine,
   locateGuestKernel, parseGuestLine, renderGuestSpec, resolveGuestModules, splitArgsLine, writeCpioNewc, writeVmInitrd,
   REQUIRED_GUEST_MODULES, type GuestKernel, type GuestSpec,
 } from '../../src/backends/proxmox-vm/guest/index.js';

@@ -10,8 +10,9 @@ import { access, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
+import { buildDiskImage } from '../../src/backends/proxmox-vm/rootfs/disk-image.js';
 import {
-  buildDiskImage, ensureBaseInitramfs, GuestChannel, guestQemuArgs, locateGuestKernel, writeVmInitrd,
+  ensureBaseInitramfs, GuestChannel, guestQemuArgs, locateGuestKernel, writeVmInitrd,
   type BaseInitramfs, type GuestExit, type GuestKernel, type GuestSpec,
 } from '../../src/backends/proxmox-vm/guest/index.js';
 import { makeBusyboxRootfs } from '../helpers/busybox-rootfs.js';

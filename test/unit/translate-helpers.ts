@@ -1,6 +1,6 @@
 // Shared pieces for the translate tests: a minimal spec the backend accepts, and a deep merge for fragments.
 import type { Spec } from '../../src/oci/spec.js';
-import type { TranslateOptions } from '../../src/backends/proxmox-lxc/ct-plan.js';
+import type { TranslateOptions } from '../../src/backends/proxmox-lxc/translate/ct-plan.js';
 
 export const ID = 'c1';
 export const OPTIONS: TranslateOptions = { containerId: ID, lenient: false, storage: 'local' };

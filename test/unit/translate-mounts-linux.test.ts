@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { translateSpec } from '../../src/backends/proxmox-lxc/translate.js';
+import { translateSpec } from '../../src/backends/proxmox-lxc/translate/translate.js';
 import { OPTIONS, withSpec } from './translate-helpers.js';
 
 const mountEntries = (mounts: unknown[], options = OPTIONS) =>

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { translateSpec } from '../../src/backends/proxmox-lxc/translate.js';
-import { sharesToCpuUnits } from '../../src/backends/proxmox-lxc/translate-resources.js';
+import { translateSpec } from '../../src/backends/proxmox-lxc/translate/translate.js';
+import { sharesToCpuUnits } from '../../src/backends/proxmox-lxc/translate/translate-resources.js';
 import { OPTIONS, withSpec } from './translate-helpers.js';
 
 const MIB = 1024 * 1024;

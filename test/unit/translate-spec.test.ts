@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { translateSpec } from '../../src/backends/proxmox-lxc/translate.js';
-import { hostnameFromId, toDnsName } from '../../src/backends/proxmox-lxc/hostname.js';
+import { translateSpec } from '../../src/backends/proxmox-lxc/translate/translate.js';
+import { hostnameFromId, toDnsName } from '../../src/backends/proxmox-lxc/translate/hostname.js';
 import { defaultSpec } from '../../src/oci/default-spec.js';
 import type { Spec } from '../../src/oci/spec.js';
 import { OPTIONS, withSpec } from './translate-helpers.js';

@@ -15,21 +15,22 @@ import type { ContainerRecord } from '../../runtime/state-store.js';
 import { loadContainerData, saveProgress, startedMarker, type LxcContainerData } from './container-data.js';
 import { containerStatus } from './container-status.js';
 import { createContainer } from './create-container.js';
-import type { TranslateResult } from './ct-plan.js';
+import type { TranslateResult } from './translate/ct-plan.js';
 import { destroyContainer } from './destroy-container.js';
-import { EXEC_RUNTIME_FAILURE, execAttached, execDetached } from './exec.js';
-import { resolveExecProcess } from './exec-process.js';
+import { EXEC_RUNTIME_FAILURE, execAttached, execDetached } from './exec/exec.js';
+import { resolveExecProcess } from './exec/exec-process.js';
 import { hookStateJson } from './hook-state.js';
 import { pidInOwnNamespace, runStartContainerHooks, startContainerHooksEntry, startContainerHooksOf } from './container-hooks.js';
-import { SUPPORTED_MOUNT_OPTIONS } from './translate-mounts.js';
-import { runHooks } from '../../oci/hooks.js';
+import { SUPPORTED_MOUNT_OPTIONS } from './translate/translate-mounts.js';
+import { runHooks } from '../shared/hooks.js';
 import { cgroupDirOf, cgroupPids, initPid } from './lxc-local.js';
-import { signalMonitor } from './monitor-process.js';
+import { signalMonitor } from './monitor/monitor-process.js';
 import { openPveOps } from './open-pve-ops.js';
 import { freezeCt, thawCt } from './pause.js';
 import { applyOomScoreAdj, processOptionsEntry, processOptionsOf } from './process-options.js';
-import { resourcesToCtParams } from './update-resources.js';
-import { translateSpec } from './translate.js';
+import { resourcesToCtParams } from './translate/update-resources.js';
+import { translateSpec } from './translate/translate.js';
+import { printPidList } from '../shared/ps-output.js';
 import { resolveSettings, type LxcBackendSettings } from './settings.js';
 
 const SIGKILL = 9;
@@ -170,7 +171,7 @@ class ProxmoxLxcBackend implements Backend {
     const pid = data.vmid === undefined ? undefined : await initPid(settings.lxcPath, data.vmid);
     const cgroup = pid === undefined ? undefined : await cgroupDirOf(pid);
     const pids = cgroup === undefined ? [] : await cgroupPids(cgroup);
-    process.stdout.write(format === 'json' ? `${JSON.stringify(pids)}\n` : `PID\n${pids.map((p) => `${p}\n`).join('')}`);
+    printPidList(format, pids);
   }
 
   async exec(record: ContainerRecord, req: ExecRequest, ctx: BackendContext): Promise<number> {

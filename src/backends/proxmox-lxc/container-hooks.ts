@@ -24,7 +24,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { IN_CONTAINER_DIR, monitorPaths, quoteShellWord } from '../../monitor/index.js';
-import { runHookProcess } from '../../oci/hooks.js';
+import { runHookProcess } from '../shared/hooks.js';
 import type { Hook, Spec } from '../../oci/spec.js';
 
 /** Variables busybox sh adds or changes at startup; the argv[0] wrapper puts them back as the hook has them. */

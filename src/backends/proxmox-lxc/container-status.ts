@@ -9,7 +9,7 @@ import type { BackendStatus } from '../../runtime/backend.js';
 import { startedMarker, type LxcContainerData } from './container-data.js';
 import { pveAnnotations } from './hook-state.js';
 import { cgroupDirOf, initPid, isFrozen } from './lxc-local.js';
-import { isMonitorAlive } from './monitor-process.js';
+import { isMonitorAlive } from './monitor/monitor-process.js';
 
 export async function containerStatus(data: LxcContainerData, lxcPath: string, containerDir: string): Promise<BackendStatus> {
   const annotations = pveAnnotations(data.vmid, data.node);

@@ -10,18 +10,18 @@ import { lxcConfigEntries, prepareMonitorDir, PROXMOX_DEFAULT_ID_MAP, reachableB
 import type { Spec } from '../../oci/spec.js';
 import { addRawLxcEntries, editGuestConf, guestConfPath, removeRawLxcEntries } from '../../proxmox/conf-file.js';
 import type { CreateRequest } from '../../runtime/backend.js';
-import type { CtPlan } from './ct-plan.js';
+import type { CtPlan } from './translate/ct-plan.js';
 import { saveProgress, type LxcContainerData } from './container-data.js';
 import { destroyContainer } from './destroy-container.js';
 import { hookStateJson } from './hook-state.js';
-import { runHooks } from '../../oci/hooks.js';
+import { runHooks } from '../shared/hooks.js';
 import { runCreateContainerHooks } from './container-hooks.js';
 import { initPid } from './lxc-local.js';
-import { ensureMonitorBase, monitorDirFor } from './monitor-location.js';
+import { ensureMonitorBase, monitorDirFor } from './monitor/monitor-location.js';
 import { writePidFile } from '../../runtime/pid-file.js';
 import { step } from '../../proxmox/step.js';
 import type { PveOps } from './pve-ops.js';
-import { deliverRootfs, isUnprivileged } from './rootfs-delivery.js';
+import { deliverRootfs, isUnprivileged } from './rootfs/rootfs-delivery.js';
 import type { LxcBackendSettings } from './settings.js';
 
 export interface CreateInputs {

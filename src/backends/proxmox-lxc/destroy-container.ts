@@ -8,7 +8,7 @@
  */
 import { rm } from 'node:fs/promises';
 import type { LxcContainerData } from './container-data.js';
-import { killMonitorGroup } from './monitor-process.js';
+import { killMonitorGroup } from './monitor/monitor-process.js';
 import { isMissingGuest } from '../../proxmox/step.js';
 import type { PveOps } from './pve-ops.js';
 import type { LxcBackendSettings } from './settings.js';

@@ -1,5 +1,5 @@
 /** The state JSON hooks get on stdin: runtime-spec state with the CT's identity. */
-import { buildState } from '../../oci/state.js';
+import { buildState } from '../../runtime/oci-state.js';
 import type { ContainerStatus } from '../../runtime/backend.js';
 import type { ContainerRecord } from '../../runtime/state-store.js';
 

@@ -6,7 +6,7 @@
  * `setpriv --nnp` (docs/monitor-design.md).
  */
 import { writeFile } from 'node:fs/promises';
-import type { CtPlan } from './ct-plan.js';
+import type { CtPlan } from './translate/ct-plan.js';
 
 export interface ProcessOptions {
   readonly noNewPrivileges: boolean;

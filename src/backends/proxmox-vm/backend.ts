@@ -20,16 +20,17 @@ import { sendMonitorCommand } from './monitor/monitor-client.js';
 import { isVmMonitor } from './monitor/monitor-spawn.js';
 import { resolveVmSettings, type VmBackendSettings } from './settings.js';
 import { loadVmData, saveProgress, startedMarker, type VmContainerData } from './vm-data.js';
-import { planVm, type VmPlanResult } from './vm-plan.js';
+import { planVm, type VmPlanResult } from './translate/vm-plan.js';
 import { vmStatus } from './vm-status.js';
 import { hasVirtiofsd } from './virtiofsd.js';
 import { describeSource } from './bind-source.js';
+import { execRefused } from './exec/exec.js';
+import { printPidList } from '../shared/ps-output.js';
 
 declare const __PROXRUN_VERSION__: string;
 declare const __PROXRUN_COMMIT__: string;
 
 const SIGKILL = 9;
-const EXEC_REFUSAL = 'proxmox-vm: exec is not supported: the guest\'s control channel carries exactly one process (the bundle\'s) and the VM has no guest agent to start another (docs/proxmox-vm.md, "exec"); run a second container instead';
 
 export function createProxmoxVmBackend(): Backend {
   return new ProxmoxVmBackend();
@@ -145,11 +146,11 @@ class ProxmoxVmBackend implements Backend {
     // The payload's processes live in the guest kernel; on the host there is QEMU.
     const { status, pid } = await vmStatus(this.data(record, ctx), ctx.containerDir);
     const pids = status === 'stopped' ? [] : [pid];
-    process.stdout.write(format === 'json' ? `${JSON.stringify(pids)}\n` : `PID\n${pids.map((p) => `${p}\n`).join('')}`);
+    printPidList(format, pids);
   }
 
   async exec(_record: ContainerRecord, _req: ExecRequest, _ctx: BackendContext): Promise<number> {
-    throw errUnsupported(EXEC_REFUSAL);
+    throw execRefused();
   }
 
   async pause(_record: ContainerRecord, _ctx: BackendContext): Promise<void> {

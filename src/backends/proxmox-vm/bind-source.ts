@@ -1,6 +1,6 @@
 /** What a bind mount's source is on this host, for the plan (vm-plan.ts stays free of I/O). */
 import fs from 'node:fs';
-import type { BindSource } from './vm-plan.js';
+import type { BindSource } from './translate/vm-plan.js';
 
 export function describeSource(source: string): BindSource {
   try {

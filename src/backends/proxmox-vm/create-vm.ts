@@ -12,17 +12,18 @@ import { allocateAndCreate, isVmidTaken, type ProxmoxClient, type PveParams } fr
 import type { QemuClient } from '../../proxmox/qemu.js';
 import type { CreateRequest } from '../../runtime/backend.js';
 import { logDebug } from '../../runtime/log.js';
-import { buildDiskImage, ensureBaseInitramfs, formatArgsLine, guestQemuArgs, locateGuestKernel, writeVmInitrd } from './guest/index.js';
+import { buildDiskImage } from './rootfs/disk-image.js';
+import { ensureBaseInitramfs, formatArgsLine, guestQemuArgs, locateGuestKernel, writeVmInitrd } from './guest/index.js';
 import { destroyVm } from './destroy-vm.js';
 import { spawnVmMonitor } from './monitor/monitor-spawn.js';
 import { writePidFile } from '../../runtime/pid-file.js';
 import type { VmBackendSettings } from './settings.js';
 import { step } from '../../proxmox/step.js';
 import { saveProgress, type VmContainerData } from './vm-data.js';
-import { vmDirFor, vmInitrdPath } from './vm-dir.js';
-import type { VmPlan } from './vm-plan.js';
-import { waitForGate } from './wait-gate.js';
-import { copyFilesIntoImage } from './image-files.js';
+import { vmDirFor, vmInitrdPath } from './monitor/vm-dir.js';
+import type { VmPlan } from './translate/vm-plan.js';
+import { waitForGate } from './monitor/wait-gate.js';
+import { copyFilesIntoImage } from './rootfs/image-files.js';
 import { createDirMapping, mappingId } from './dir-mappings.js';
 import type { GuestShare } from './guest/index.js';
 

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import type { BackendStatus } from '../../runtime/backend.js';
 import { isVmMonitor } from './monitor/monitor-spawn.js';
 import { startedMarker, type VmContainerData } from './vm-data.js';
-import { exitStatusFile } from './vm-dir.js';
+import { exitStatusFile } from './monitor/vm-dir.js';
 
 export const VMID_ANNOTATION = 'io.proxrun.pve.vmid';
 export const NODE_ANNOTATION = 'io.proxrun.pve.node';

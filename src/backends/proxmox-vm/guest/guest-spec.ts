@@ -3,7 +3,7 @@
  * and rendered as a shell fragment (`/proxrun/spec.sh`) that goes into the
  * small per-VM cpio appended to the shared initramfs.
  */
-import { quoteShellWord } from '../../../monitor/shell-quote.js';
+import { quoteShellWord } from '../../../lib/shell-quote.js';
 
 export interface GuestSpec {
   /** process.args: args[0] is looked up with the PATH of `env` inside the rootfs. */

@@ -6,7 +6,6 @@ export { locateGuestKernel, type GuestKernel, type LocateKernelOptions } from '.
 export { ensureBaseInitramfs, writeVmInitrd, specArchive, DEFAULT_GUEST_BUSYBOX, type BaseInitramfs, type BaseInitramfsOptions } from './initramfs.js';
 export { renderGuestInit } from './guest-init.js';
 export { renderGuestSpec, checkGuestSpec, DEFAULT_ROOT_DEVICE, GUEST_RLIMIT_FLAGS, type GuestSpec, type GuestRlimit, type GuestShare } from './guest-spec.js';
-export { buildDiskImage, measureTree, diskGeometry, type DiskImage, type DiskImageOptions, type TreeUsage } from './disk-image.js';
 export {
   guestQemuArgs, formatArgsLine, splitArgsLine, quoteArgWord, kernelCommandLine, portSocketPath, portSocketPaths,
   KERNEL_COMMAND_LINE_LIMIT, SERIAL_CONTROLLER_ID, type GuestBootFiles,

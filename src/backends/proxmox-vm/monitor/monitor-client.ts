@@ -3,7 +3,7 @@
  * (`start`, `signal N`), one line back (`ok` or `error MSG`).
  */
 import net from 'node:net';
-import { monitorSocketPath } from '../vm-dir.js';
+import { monitorSocketPath } from './vm-dir.js';
 
 const REPLY_TIMEOUT_MS = 10_000;
 

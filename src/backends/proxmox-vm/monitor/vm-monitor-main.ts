@@ -14,7 +14,7 @@ import { rename, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import { GuestChannel } from '../guest/index.js';
-import { exitStatusFile, monitorErrorFile, monitorSocketPath, readyFile } from '../vm-dir.js';
+import { exitStatusFile, monitorErrorFile, monitorSocketPath, readyFile } from './vm-dir.js';
 
 export const VM_MONITOR_MODULE = import.meta.url;
 
