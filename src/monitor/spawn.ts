@@ -41,7 +41,7 @@ async function readReadyPid(file: string): Promise<number | undefined> {
   }
 }
 
-/** Returns the monitor's pid (for --pid-file) once its relays and signal traps are in place. */
+/** Returns the monitor's pid (for --pid-file) once its relays and traps are in place and the init waits at its gate. */
 export async function spawnMonitor(options: SpawnMonitorOptions): Promise<number> {
   const busybox = options.busybox ?? DEFAULT_HOST_BUSYBOX;
   const paths = monitorPaths(options.dir);
