@@ -178,6 +178,11 @@ export class Ctr {
     return this.exec(['task', 'exec', '--fifo-dir', this.fifoDir, '--exec-id', execId, id, ...args]);
   }
 
+  /** `ctr task exec` in the background, for acting while ctr waits on the process. */
+  startTaskExec(id: string, execId: string, args: readonly string[], timeoutMs = 60_000): RunningCommand {
+    return startCommand(this.argv(['task', 'exec', '--fifo-dir', this.fifoDir, '--exec-id', execId, id, ...args]), { timeoutMs });
+  }
+
   /** `ctr task ps ID` as host PIDs. Throws when ctr fails. */
   async taskPids(id: string): Promise<number[]> {
     const result = await this.exec(['task', 'ps', id]);
