@@ -6,13 +6,13 @@
 import { spawnSync } from 'node:child_process';
 
 /**
- * Whether lxc-monitord has accepted the connection of the lxc-monitor process `pid`: that process's
- * socket has as its peer a socket lxc-monitord holds (`ss -xpn`, whose columns 6 and 8 are the local
- * and the peer inode of a unix socket).
+ * Whether lxc-monitord has accepted the connection of the lxc-monitor process `pid`: one of that
+ * process's sockets (its stdio may be sockets too) has as its peer a socket lxc-monitord holds
+ * (`ss -xpn`, whose columns 6 and 8 are the local and the peer inode of a unix socket).
  */
 export function monitordAccepted(pid: number): boolean {
   const rows = spawnSync('ss', ['-xpn'], { encoding: 'utf8' }).stdout.split('\n').map((line) => line.trim().split(/\s+/));
-  const mine = rows.find((fields) => fields.some((field) => field.includes(`pid=${pid},`)));
-  const peer = mine?.[7];
-  return peer !== undefined && rows.some((fields) => fields[5] === peer && fields.some((field) => field.includes('"lxc-monitord"')));
+  const held = (fields: readonly string[], name: string): boolean => fields.some((field) => field.includes(name));
+  const peers = new Set(rows.filter((fields) => held(fields, `pid=${pid},`)).map((fields) => fields[7]));
+  return rows.some((fields) => peers.has(fields[5]) && held(fields, '"lxc-monitord"'));
 }
