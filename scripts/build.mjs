@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Build: schema -> generated types and precompiled validators, type check, then one bundled file.
+// Build: schema -> generated types and precompiled validators, type check, one bundled file, and the
+// static in-container launcher from native/ (scripts/build-native.mjs).
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -52,6 +53,11 @@ const current = new Set(Object.keys(result.metafile.outputs).map((f) => path.res
 for (const name of fs.existsSync('dist/chunks') ? fs.readdirSync('dist/chunks') : []) {
   const file = path.resolve('dist/chunks', name);
   if (!current.has(file) && Date.now() - fs.statSync(file).mtimeMs > 5 * 60_000) fs.rmSync(file);
+}
+try {
+  execFileSync(process.execPath, ['scripts/build-native.mjs'], { stdio: 'inherit' });
+} catch {
+  process.exit(1); // build-native.mjs has said why, in one line
 }
 for (const extra of fs.existsSync('scripts/build-extra.mjs') ? ['scripts/build-extra.mjs'] : []) {
   execFileSync(process.execPath, [extra], { stdio: 'inherit' });

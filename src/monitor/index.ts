@@ -5,6 +5,8 @@
 export { renderInitScript, type InitScriptOptions } from './init-script.js';
 export { renderMonitorScript } from './monitor-script.js';
 export { prepareMonitorDir, DEFAULT_HOST_BUSYBOX, type PrepareOptions } from './prepare.js';
+export { renderLaunchInput, launchEnvironment, encodeWord, LAUNCH_ENV_PREFIX, type LaunchSpec, type LaunchSeccomp, type LaunchSeccompRule, type LaunchCondition, type LaunchCapabilities, type LaunchRlimit } from './launch-input.js';
+export { launcherBinary } from './launcher-binary.js';
 export { lxcConfigEntries, formatLxcConfig, type LxcConfigEntry } from './lxc-config.js';
 export { spawnMonitor, type SpawnMonitorOptions } from './spawn.js';
 export { releaseStart, readExitStatus, type ReleaseOptions } from './control.js';

@@ -9,10 +9,17 @@
  * Sequence: open the status FIFO (blocks until the host monitor listens), trap
  * every terminating signal, open the start FIFO and say `gate` on the status
  * FIFO (the monitor reports ready only then), wait for the start order, trap
- * every catchable signal to forward it to the app,
- * connect stdio to the FIFOs, enter cwd, start the app, wait for its status
- * on the result FIFO (a `read` that traps interrupt), report it through the
- * status FIFO, exit with it.
+ * every catchable signal to forward it to the app, connect stdio to the FIFOs,
+ * start the app through the launcher, wait for its status on the result FIFO
+ * (a `read` that traps interrupt), report it through the status FIFO, exit
+ * with it.
+ *
+ * The init runs as the CT's root. The app is started by the launcher
+ * (native/proxrun-launch, at /.proxrun/launch), which reads /.proxrun/process
+ * (0400, the CT's root only: it holds process.env) and applies the OCI process
+ * as runc's init does (cwd, user, groups, capabilities, no_new_privs, umask,
+ * seccomp, env) before it execs process.args. No arg or env value is in this
+ * script.
  *
  * How the app is started (see docs/monitor-design.md): busybox sh starts `&`
  * jobs with SIGINT and SIGQUIT ignored, and a foreground job cannot be
@@ -23,7 +30,6 @@
  * foreground (default dispositions again) and writes the app's `$?` after it.
  */
 import { inContainer } from './layout.js';
-import type { MonitoredProcess } from './process.js';
 import { quoteShellWord } from '../lib/shell-quote.js';
 import { FORWARDED_SIGNALS, PRE_START_TRAPPED_SIGNALS } from './signals.js';
 
@@ -39,20 +45,6 @@ const RESULT_W = 7;
 const RESULT_R = 6;
 /** The start FIFO, held open read-write from before `gate` is said until the start order was read. */
 const START_FD = 8;
-
-function checkProcess(process: MonitoredProcess): readonly string[] {
-  const args = process.args ?? [];
-  if (args.length === 0) throw new Error('process.args must name a program to run');
-  if (args[0] === '') throw new Error('process.args[0] must not be empty');
-  // busybox env would take a leading NAME=VALUE word as a variable, not as the program.
-  if (args[0]?.includes('=')) throw new Error(`process.args[0] must not contain "=": ${JSON.stringify(args[0])}`);
-  for (const entry of process.env ?? []) {
-    const eq = entry.indexOf('=');
-    if (eq <= 0) throw new Error(`process.env entry is not NAME=VALUE: ${JSON.stringify(entry)}`);
-  }
-  if (!process.cwd.startsWith('/')) throw new Error(`process.cwd must be absolute: ${JSON.stringify(process.cwd)}`);
-  return args;
-}
 
 /** Shell functions of the init: queue a signal, and deliver the queue to the app (the holder's child). */
 function forwardingFunctions(busybox: string): string[] {
@@ -76,15 +68,13 @@ function forwardingFunctions(busybox: string): string[] {
   ];
 }
 
-export function renderInitScript(process: MonitoredProcess, options: InitScriptOptions = {}): string {
-  const args = checkProcess(process);
+export function renderInitScript(options: InitScriptOptions = {}): string {
   const busybox = quoteShellWord(inContainer('busybox'));
   const traps = PRE_START_TRAPPED_SIGNALS.map(
     (n) => `trap 'echo ${128 + n} >&${STATUS_FD}; exit ${128 + n}' ${n}`,
   );
   const stdinSource = options.stdin === true ? quoteShellWord(inContainer('stdin')) : '/dev/null';
-  const envWords = (process.env ?? []).map(quoteShellWord);
-  const command = [busybox, 'env', '-i', ...envWords, ...args.map(quoteShellWord)].join(' \\\n  ');
+  const command = [quoteShellWord(inContainer('launch')), quoteShellWord(inContainer('process'))].join(' ');
   const result = quoteShellWord(inContainer('result'));
   const holder = quoteShellWord(`echo $$ >&${RESULT_W}; "$@" ${RESULT_W}>&-; echo $? >&${RESULT_W}`);
   return [
@@ -101,13 +91,9 @@ export function renderInitScript(process: MonitoredProcess, options: InitScriptO
     ...forwardingFunctions(busybox),
     `for n in ${FORWARDED_SIGNALS.join(' ')}; do trap "fwd $n" $n; done`,
     `exec <${stdinSource} >${quoteShellWord(inContainer('stdout'))} 2>${quoteShellWord(inContainer('stderr'))}`,
-    `cd -- ${quoteShellWord(process.cwd)} || { echo 126 >&${STATUS_FD}; exit 126; }`,
-    // process.noNewPrivileges: the host leaves a flag file before the start order.
-    `if [ -e ${quoteShellWord(inContainer('noNewPrivs'))} ]; then set -- ${busybox} setpriv --nnp; else set --; fi`,
     // Opened read-write first, so that neither this open nor the read-only one below blocks.
     `exec ${RESULT_W}<>${result}`,
-    `${busybox} setsid ${busybox} setsid ${busybox} sh -c ${holder} proxrun-holder "$@" \\`,
-    `${command} ${STATUS_FD}>&-`,
+    `${busybox} setsid ${busybox} setsid ${busybox} sh -c ${holder} proxrun-holder ${command} ${STATUS_FD}>&-`,
     `exec ${RESULT_R}<${result}`,
     'get; H=$v',
     // Only the holder writes from now on: EOF means it ended without a status.

@@ -22,7 +22,11 @@ export const SHARED = {
   stderr: 'stderr',
   /** In-container FIFO: the holder reports the app's pid and then its exit status to the init. */
   result: 'result',
-  /** Present when the app must run with no_new_privs (written by the host before the start order). */
+  /** The launcher (native/, static): applies the OCI process and execs the app, and each exec. */
+  launch: 'launch',
+  /** The launcher's input for the app: mode 0400, owned by the CT's root (it holds process.env). */
+  process: 'process',
+  /** No longer read by the init (no_new_privs is in `process`); control.ts still clears it. */
   noNewPrivs: 'no-new-privs',
 } as const;
 

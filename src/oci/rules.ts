@@ -1,9 +1,13 @@
 // The runtime-spec rules the JSON schema cannot express (config.md / config-linux.md / runtime.md MUSTs, and
-// runc's own refusals that callers already live with). Run only on a document that passed the schema.
+// runc's own refusals that callers already live with). Run only on a document that passed the schema, so the
+// names and ranges a single field can be checked on (capabilities, rlimit types, seccomp names...) are
+// already known good; the Linux section's rules are in rules-linux.ts.
 import fs from 'node:fs';
 import path from 'node:path';
 import { joinPointer, type Problem } from './problems.js';
-import type { Hook, Hooks, LinuxNamespaceType, Spec } from './spec.js';
+import { checkIdMap, checkLinuxRules } from './rules-linux.js';
+import { parseSignal } from './signals.js';
+import type { Hook, Hooks, Spec } from './spec.js';
 
 export interface RuleOptions {
   /** Bundle directory: when given, a relative `root.path` is resolved against it and must be a directory. */
@@ -25,8 +29,6 @@ const hookNames: ReadonlyArray<keyof Hooks> = [
   'poststart',
   'poststop',
 ];
-
-const capabilityName = /^CAP_[A-Z0-9_]+$/;
 
 /** True for configs meant for a POSIX host (anything but Windows): POSIX path rules apply. */
 function isPosix(spec: Spec): boolean {
@@ -100,32 +102,81 @@ function checkProcess(spec: Spec, problems: Problem[]): void {
     }
   });
 
-  const caps = proc.capabilities;
-  if (caps !== undefined) {
-    for (const set of ['bounding', 'effective', 'inheritable', 'permitted', 'ambient'] as const) {
-      (caps[set] ?? []).forEach((name, index) => {
-        if (!capabilityName.test(name)) {
-          problems.push({
-            path: joinPointer('/process/capabilities', set, index),
-            message: `must be a capability name such as CAP_CHOWN (got ${JSON.stringify(name)})`,
-          });
-        }
-      });
+  (proc.rlimits ?? []).forEach((limit, index) => {
+    if (limit.soft > limit.hard) {
+      problems.push({ path: joinPointer('/process/rlimits', index, 'soft'), message: `must not exceed hard (${limit.hard}): setrlimit(2) refuses it` });
     }
-  }
+  });
+  checkScheduler(spec, problems);
 }
 
+/** sched_setattr(2): a static priority for the real-time policies only, runtime/deadline/period for SCHED_DEADLINE only. */
+function checkScheduler(spec: Spec, problems: Problem[]): void {
+  const scheduler = spec.process?.scheduler;
+  if (scheduler === undefined) return;
+  const { policy } = scheduler;
+  const priority = scheduler.priority ?? 0;
+  const realTime = policy === 'SCHED_FIFO' || policy === 'SCHED_RR';
+  if (realTime && (priority < 1 || priority > 99)) {
+    problems.push({ path: '/process/scheduler/priority', message: `must be 1 to 99 for ${policy} (sched_setattr(2))` });
+  }
+  if (!realTime && priority !== 0) {
+    problems.push({ path: '/process/scheduler/priority', message: `must be 0 or unset for ${policy}: only SCHED_FIFO and SCHED_RR have a static priority (sched_setattr(2))` });
+  }
+  if (policy !== 'SCHED_DEADLINE') {
+    for (const field of ['runtime', 'deadline', 'period'] as const) {
+      if ((scheduler[field] ?? 0) !== 0) problems.push({ path: joinPointer('/process/scheduler', field), message: `is only for SCHED_DEADLINE, not ${policy} (sched_setattr(2))` });
+    }
+    return;
+  }
+  const runtime = scheduler.runtime ?? 0;
+  const deadline = scheduler.deadline ?? 0;
+  const period = scheduler.period ?? 0;
+  // The kernel's __checkparam_dl: 1024 ns <= runtime <= deadline <= period (a period of 0 is the deadline).
+  if (runtime < 1024) problems.push({ path: '/process/scheduler/runtime', message: 'must be at least 1024 nanoseconds for SCHED_DEADLINE (sched_setattr(2))' });
+  else if (runtime > deadline) problems.push({ path: '/process/scheduler/runtime', message: `must not exceed deadline (${deadline}) for SCHED_DEADLINE (sched_setattr(2))` });
+  if (period !== 0 && deadline > period) problems.push({ path: '/process/scheduler/deadline', message: `must not exceed period (${period}) for SCHED_DEADLINE (sched_setattr(2))` });
+}
+
+/** RFC 3339 date-time, as image-spec's `created` is written. */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+
 function checkAnnotations(spec: Spec, problems: Problem[]): void {
-  for (const key of Object.keys(spec.annotations ?? {})) {
+  const annotations = spec.annotations ?? {};
+  for (const key of Object.keys(annotations)) {
     if (key === '') problems.push({ path: '/annotations/', message: 'key must not be empty' });
+  }
+  // config.md: the org.opencontainers.image keys carry values valid for image-spec. A stop signal may be
+  // a number as well as a name: podman writes "15".
+  const stopSignal = annotations['org.opencontainers.image.stopSignal'];
+  if (stopSignal !== undefined) {
+    try {
+      parseSignal(stopSignal);
+    } catch (err) {
+      problems.push({ path: joinPointer('/annotations', 'org.opencontainers.image.stopSignal'), message: `must be a signal such as SIGTERM: ${(err as Error).message}` });
+    }
+  }
+  const created = annotations['org.opencontainers.image.created'];
+  if (created !== undefined && (!RFC3339.test(created) || Number.isNaN(Date.parse(created)))) {
+    problems.push({ path: joinPointer('/annotations', 'org.opencontainers.image.created'), message: 'must be an RFC 3339 date-time (config.md, image-spec)' });
   }
 }
 
 function checkMounts(spec: Spec, problems: Problem[]): void {
   if (!isPosix(spec)) return;
+  const userNamespace = (spec.linux?.namespaces ?? []).some((ns) => ns.type === 'user');
   (spec.mounts ?? []).forEach((mount, index) => {
-    if (!mount.destination.startsWith('/')) {
+    // On Linux a relative destination is taken from "/" (config.md since 1.2, and runc); elsewhere it must be absolute.
+    if (!mount.destination.startsWith('/') && !isLinux(spec)) {
       problems.push({ path: joinPointer('/mounts', index, 'destination'), message: 'must be an absolute path' });
+    }
+    checkIdMap(mount.uidMappings, joinPointer('/mounts', index, 'uidMappings'), problems);
+    checkIdMap(mount.gidMappings, joinPointer('/mounts', index, 'gidMappings'), problems);
+    // config.md: idmap and ridmap take the mount's mappings, else the container's user namespace; with neither, an error.
+    const idmap = (mount.options ?? []).find((option) => option === 'idmap' || option === 'ridmap');
+    const mapped = (mount.uidMappings ?? []).length > 0 || (mount.gidMappings ?? []).length > 0;
+    if (idmap !== undefined && !mapped && !userNamespace) {
+      problems.push({ path: joinPointer('/mounts', index, 'options'), message: `"${idmap}" needs uidMappings and gidMappings on the mount, or a user namespace in /linux/namespaces (config.md)` });
     }
     const hasUid = mount.uidMappings !== undefined && mount.uidMappings.length > 0;
     const hasGid = mount.gidMappings !== undefined && mount.gidMappings.length > 0;
@@ -151,90 +202,6 @@ function checkHooks(spec: Spec, problems: Problem[]): void {
   }
 }
 
-function checkLinux(spec: Spec, problems: Problem[]): void {
-  if (!isLinux(spec)) return;
-  const linux = spec.linux ?? {};
-  const namespaces = linux.namespaces ?? [];
-  const firstOfType = new Map<LinuxNamespaceType, number>();
-  namespaces.forEach((ns, index) => {
-    const earlier = firstOfType.get(ns.type);
-    if (earlier !== undefined) {
-      problems.push({
-        path: joinPointer('/linux/namespaces', index, 'type'),
-        message: `duplicate namespace type ${ns.type} (also at /linux/namespaces/${earlier})`,
-      });
-    } else {
-      firstOfType.set(ns.type, index);
-    }
-    if (ns.path !== undefined && !ns.path.startsWith('/')) {
-      problems.push({ path: joinPointer('/linux/namespaces', index, 'path'), message: 'must be an absolute path' });
-    }
-  });
-  const has = (type: LinuxNamespaceType): boolean => firstOfType.has(type);
-
-  // User namespaces (runc's rules): a new one needs both maps; maps without one cannot be applied.
-  const userNs = namespaces.find((ns) => ns.type === 'user');
-  const uidMapped = (linux.uidMappings ?? []).length > 0;
-  const gidMapped = (linux.gidMappings ?? []).length > 0;
-  if (userNs !== undefined && userNs.path === undefined) {
-    if (!uidMapped) problems.push({ path: '/linux/uidMappings', message: 'is required when a new user namespace is created' });
-    if (!gidMapped) problems.push({ path: '/linux/gidMappings', message: 'is required when a new user namespace is created' });
-  }
-  if (userNs === undefined) {
-    if (uidMapped) problems.push({ path: '/linux/uidMappings', message: 'needs a user namespace in /linux/namespaces' });
-    if (gidMapped) problems.push({ path: '/linux/gidMappings', message: 'needs a user namespace in /linux/namespaces' });
-  }
-
-  // Host and domain names can only be set in a UTS namespace of the container's own (runc's rule).
-  if (!has('uts')) {
-    if (spec.hostname !== undefined && spec.hostname !== '') {
-      problems.push({ path: '/hostname', message: 'needs a uts namespace in /linux/namespaces' });
-    }
-    if (spec.domainname !== undefined && spec.domainname !== '') {
-      problems.push({ path: '/domainname', message: 'needs a uts namespace in /linux/namespaces' });
-    }
-  }
-  if (linux.timeOffsets !== undefined && !has('time')) {
-    problems.push({ path: '/linux/timeOffsets', message: 'needs a time namespace in /linux/namespaces' });
-  }
-
-  (linux.devices ?? []).forEach((device, index) => {
-    const at = joinPointer('/linux/devices', index);
-    if (!device.path.startsWith('/')) problems.push({ path: `${at}/path`, message: 'must be an absolute path' });
-    if (device.type !== 'p') {
-      if (device.major === undefined) problems.push({ path: `${at}/major`, message: `is required for device type ${device.type}` });
-      if (device.minor === undefined) problems.push({ path: `${at}/minor`, message: `is required for device type ${device.type}` });
-    }
-  });
-  for (const list of ['maskedPaths', 'readonlyPaths'] as const) {
-    (linux[list] ?? []).forEach((p, index) => {
-      if (!p.startsWith('/')) problems.push({ path: joinPointer('/linux', list, index), message: 'must be an absolute path' });
-    });
-  }
-  for (const key of Object.keys(linux.sysctl ?? {})) {
-    if (key === '') {
-      problems.push({ path: '/linux/sysctl/', message: 'key must not be empty' });
-      continue;
-    }
-    const needed = sysctlNamespace(key);
-    const at = joinPointer('/linux/sysctl', key);
-    if (needed === undefined) problems.push({ path: at, message: 'is not in a kernel namespace of the container, so it cannot be set' });
-    else if (!has(needed)) problems.push({ path: at, message: `needs a ${needed} namespace in /linux/namespaces` });
-  }
-}
-
-// Kernel parameters that belong to a namespace (runc's and crun's list); any other sysctl would change the host.
-const ipcSysctls = new Set(['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced']);
-
-/** The namespace a sysctl lives in, or undefined when it is global to the host. Accepts `/` or `.` separators. */
-function sysctlNamespace(key: string): LinuxNamespaceType | undefined {
-  const name = key.replace(/\//g, '.');
-  if (ipcSysctls.has(name) || name.startsWith('fs.mqueue.')) return 'ipc';
-  if (name.startsWith('net.')) return 'network';
-  if (name === 'kernel.hostname' || name === 'kernel.domainname') return 'uts';
-  return undefined;
-}
-
 /**
  * Checks a schema-valid config against the spec's rules the schema cannot express.
  * Returns every problem found (empty when the config follows them all).
@@ -247,6 +214,6 @@ export function checkConfigRules(spec: Spec, opts: RuleOptions = {}): Problem[] 
   checkAnnotations(spec, problems);
   checkMounts(spec, problems);
   checkHooks(spec, problems);
-  checkLinux(spec, problems);
+  if (isLinux(spec)) checkLinuxRules(spec, problems);
   return problems;
 }

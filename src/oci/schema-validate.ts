@@ -14,7 +14,7 @@ import { joinPointer, type Problem } from './problems.js';
 export const patternPhrases: ReadonlyMap<string, string> = new Map([
   ['^/', 'must be an absolute path'],
   ['\\S', 'must not be empty'],
-  ['^RLIMIT_[A-Z]+$', 'must be a resource limit name such as RLIMIT_NOFILE'],
+  ['^[rwm]*$', 'must be made of the letters r, w and m'],
   ['^CAP_[A-Z_]+$', 'must be a capability name such as CAP_CHOWN'],
   ['^[cbup]$', 'must be one of "c", "b", "u", "p"'],
   ['^[1-9][0-9]*[KMG]B$', 'must be a page size such as 2MB or 1GB'],
@@ -23,6 +23,16 @@ export const patternPhrases: ReadonlyMap<string, string> = new Map([
   ['^https?://[^\\s/]+', 'must be an http:// or https:// URL'],
   ['^[^\\s@!]+@[A-Za-z0-9._-]+![A-Za-z][A-Za-z0-9._-]*$', 'must be an API token id: USER@REALM!TOKENID'],
   ['^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){31}$', 'must be a SHA-256 fingerprint: 32 hex pairs separated by colons'],
+]);
+
+/**
+ * Plain words for the long enums of schemas/oci-config.schema.json, keyed by their first value (ajv
+ * reports an enum by its values only); a test checks every enum of more than 10 values has one.
+ */
+export const enumPhrases: ReadonlyMap<string, string> = new Map([
+  ['CAP_CHOWN', 'must be a capability name of capabilities(7), such as "CAP_CHOWN"'],
+  ['RLIMIT_AS', 'must be a resource of setrlimit(2), such as "RLIMIT_NOFILE"'],
+  ['SCMP_ARCH_X86', 'must be a libseccomp architecture, such as "SCMP_ARCH_X86_64"'],
 ]);
 
 const typeNames: Readonly<Record<string, string>> = {
@@ -55,7 +65,8 @@ function problemFromError(error: ErrorObject): Problem {
       return { path: at, message: `must be ${describeTypes(params.type)}` };
     case 'enum': {
       const allowed = Array.isArray(params.allowedValues) ? params.allowedValues : [];
-      return { path: at, message: `must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}` };
+      const phrase = enumPhrases.get(String(allowed[0]));
+      return { path: at, message: phrase ?? `must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}` };
     }
     case 'pattern': {
       const pattern = String(params.pattern);

@@ -4,6 +4,8 @@
  * - a pinned SHA-256 fingerprint of the leaf certificate (as PVE's own API client does: the chain
  *   and hostname are not checked, the leaf must match);
  * - a CA file: normal chain verification against that CA plus hostname verification;
+ * - both: both checks, the chain against the CA file and the leaf against the pin (a CA file is
+ *   never silently ignored because a fingerprint is set);
  * - neither: normal verification against the system CAs plus hostname verification.
  */
 import fs from 'node:fs';
@@ -52,19 +54,22 @@ export function connectVerified(
   const port = url.port === '' ? 443 : Number(url.port);
   const options: tls.ConnectionOptions = { host, port, ALPNProtocols: ['http/1.1'] };
   if (net.isIP(host) === 0) options.servername = host;
-  if (trust.fingerprint !== undefined) {
-    // The chain of a Proxmox node's self-signed certificate cannot be verified; the pin replaces
-    // that check and is applied below, before the socket is handed out.
-    options.rejectUnauthorized = false;
-  } else {
-    options.rejectUnauthorized = true;
-    if (trust.ca !== undefined) options.ca = trust.ca;
-  }
+  // With a pin alone the chain of a Proxmox node's self-signed certificate cannot be verified; the
+  // pin replaces that check and is applied below, before the socket is handed out. A CA file, with
+  // or without a pin, is always checked.
+  const verifyChain = trust.fingerprint === undefined || trust.ca !== undefined;
+  options.rejectUnauthorized = verifyChain;
+  if (trust.ca !== undefined) options.ca = trust.ca;
   return new Promise((resolve, reject) => {
     const socket = tls.connect(options);
     onSocket(socket);
     socket.once('error', (err) => reject(new Error(`cannot connect to ${url.host}: ${err.message}`)));
     socket.once('secureConnect', () => {
+      if (verifyChain && !socket.authorized) {
+        socket.destroy();
+        reject(new Error(`the certificate of ${url.host} is not trusted: ${String(socket.authorizationError)}`));
+        return;
+      }
       if (trust.fingerprint !== undefined) {
         const got = socket.getPeerX509Certificate()?.fingerprint256.toUpperCase();
         if (got !== trust.fingerprint) {
@@ -72,10 +77,6 @@ export function connectVerified(
           reject(new Error(`the certificate of ${url.host} has fingerprint ${got ?? '(none)'}, not the configured proxmox.fingerprint`));
           return;
         }
-      } else if (!socket.authorized) {
-        socket.destroy();
-        reject(new Error(`the certificate of ${url.host} is not trusted: ${String(socket.authorizationError)}`));
-        return;
       }
       resolve(socket);
     });

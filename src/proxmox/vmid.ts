@@ -6,14 +6,14 @@
  * that still fails with "already exists" (another host or tool took the id) is retried with the
  * next candidate.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { ProxmoxError, type ProxmoxClient } from './client.js';
+import { assertOwnEntry, ensureTrustedDir, PRIVATE_RUN_DIR } from './private-dir.js';
 
 export type VmidRange = readonly [number, number];
 
 export interface VmidAllocationOptions {
-  /** The lock file shared by every proxrun on this host (default /run/lock/proxrun-vmid.lock). */
+  /** The lock shared by every proxrun on this host (default /run/proxrun-private/vmid.lock; its folder must be root's alone). */
   lockFile?: string;
   /** How long to wait for the lock (default 600 s). */
   lockWaitSeconds?: number;
@@ -21,7 +21,7 @@ export interface VmidAllocationOptions {
   maxAttempts?: number;
 }
 
-export const DEFAULT_VMID_LOCK_FILE = '/run/lock/proxrun-vmid.lock';
+export const DEFAULT_VMID_LOCK_FILE = path.join(PRIVATE_RUN_DIR, 'vmid.lock');
 
 /** True for Proxmox's "VM N already exists" (nextid) and "CT N already exists on node …" (create). */
 export function isVmidTaken(err: unknown): boolean {
@@ -39,7 +39,13 @@ export function checkVmidRange(range: readonly number[]): VmidRange {
 
 async function withHostLock<T>(lockFile: string, waitSeconds: number, fn: () => Promise<T>): Promise<T> {
   const { default: lockfile } = await import('proper-lockfile');
-  fs.mkdirSync(path.dirname(lockFile), { recursive: true });
+  try {
+    // In a folder only root controls, no other user can make the lock first and block every create.
+    ensureTrustedDir(path.dirname(lockFile));
+    assertOwnEntry(lockFile);
+  } catch (err) {
+    throw new ProxmoxError('vmid allocation', (err as Error).message);
+  }
   const deadline = Date.now() + waitSeconds * 1000;
   let release: () => Promise<void>;
   let pause = 10;

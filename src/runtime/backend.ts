@@ -39,6 +39,11 @@ export interface CreateRequest {
   noPivot: boolean;
   noNewKeyring: boolean;
   preserveFds: number;
+  /**
+   * Set by `run` without --detach: the container's process reads the caller's stdin, as under
+   * `runc run`. Backends that cannot relay it ignore it (said in their docs).
+   */
+  attachStdin?: boolean;
 }
 
 export interface ExecRequest {
@@ -90,6 +95,11 @@ export interface Backend {
   features(ctx: BackendContext): Promise<Record<string, unknown> | null>;
   /** create+start in one, waiting for the process unless detached; resolves to the exit status. Optional. */
   run?(req: RunRequest, ctx: BackendContext): Promise<number>;
+  /**
+   * Waits until a started container's process has ended and resolves to its exit status (128+N
+   * for signal N). What `run` without --detach uses on a backend without `run`.
+   */
+  wait?(record: ContainerRecord, ctx: BackendContext): Promise<number>;
 }
 
 export const BACKEND_NAMES: readonly BackendName[] = ['runc', 'crun', 'proxmox-lxc', 'proxmox-vm'];

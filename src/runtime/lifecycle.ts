@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import type { Problem } from '../oci/problems.js';
 import type { Spec } from '../oci/spec.js';
@@ -21,6 +22,8 @@ import { podBackendProblem } from './pod.js';
 import { StateStore, type BackendName, type ContainerRecord } from './state-store.js';
 
 export const BACKEND_ANNOTATION = 'io.proxrun.backend';
+/** What `run` without --detach passes on to the container, as runc run does (SIGKILL and SIGSTOP cannot be caught). */
+const RUN_FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2'];
 /** The backend used when neither the annotation nor the config names one: the mission's backend. */
 export const DEFAULT_BACKEND: BackendName = 'proxmox-lxc';
 
@@ -32,6 +35,8 @@ export interface CreateOptions {
   noPivot: boolean;
   noNewKeyring: boolean;
   preserveFds: number;
+  /** `run` without --detach: the container reads the caller's stdin (see CreateRequest). */
+  attachStdin?: boolean;
 }
 
 /** A bundle that passed every check, with the backend that will run it. */
@@ -175,9 +180,12 @@ export class Runtime {
     const checked = await this.checkedBundleOrThrow(options.bundle ?? process.cwd());
     const backend = await loadBackend(checked.backendName);
     if (!backend.run) {
-      await this.create(options);
-      await this.start(id);
-      return 0;
+      await this.create({ ...options, attachStdin: !options.detach });
+      if (options.detach) {
+        await this.start(id);
+        return 0;
+      }
+      return this.startAndWait(id, backend);
     }
     const runBackend = backend as Backend & { run: NonNullable<Backend['run']> };
     const record = await this.store.withLock(id, async () => {
@@ -201,6 +209,34 @@ export class Runtime {
         this.store.remove(id);
       });
     }
+    return status;
+  }
+
+  /**
+   * `run` without --detach on a backend with no `run` of its own (the Proxmox backends): start,
+   * forward the signals proxrun gets to the container (as runc run does), wait for the process to
+   * end, delete the container and resolve to its exit status. The app's output reaches proxrun's
+   * stdout and stderr through the backend's monitor, which inherited them at create.
+   */
+  private async startAndWait(id: string, backend: Backend): Promise<number> {
+    if (!backend.wait) throw new RuntimeError('Unsupported', `run without --detach is not supported by the ${backend.name} backend`);
+    const forward = (signal: NodeJS.Signals): void => {
+      const number = osConstants.signals[signal];
+      void this.kill(id, number, false).catch((err: Error) => logDebug('run: forwarding a signal failed', { id, signal, error: err.message }));
+    };
+    for (const signal of RUN_FORWARDED_SIGNALS) process.on(signal, forward);
+    let status: number;
+    try {
+      await this.start(id);
+      status = await backend.wait(this.readComplete(id), await this.context(id));
+    } catch (err) {
+      await this.delete(id, true).catch((cleanupError: Error) => logDebug('run: delete after a failure failed', { id, error: cleanupError.message }));
+      throw err;
+    } finally {
+      for (const signal of RUN_FORWARDED_SIGNALS) process.off(signal, forward);
+    }
+    // Like runc run without --keep: the container is gone once its process has exited.
+    await this.delete(id, true);
     return status;
   }
 
@@ -248,9 +284,10 @@ export class Runtime {
     await this.store.withLock(id, async () => {
       const record = this.store.tryRead(id);
       if (!record) {
-        // A directory without a record is what a create killed half-way leaves.
-        if (force) this.store.remove(id);
-        else throw errNotExist();
+        // A directory without a record is what a create killed before its first record leaves. A
+        // folder holding anything else is not a container's (a --root shared with other folders): kept.
+        if (!force) throw errNotExist();
+        if (!this.store.removeUnrecorded(id)) await logDebug('delete --force: not a container folder, left as it is', { id });
         return;
       }
       const backend = await this.backendFor(record);
@@ -305,7 +342,14 @@ export class Runtime {
   async list(): Promise<OciState[]> {
     const states: OciState[] = [];
     for (const id of this.store.list()) {
-      const record = this.store.tryRead(id);
+      // A folder that is not proxrun's own (a shared --root) is skipped, not fatal to the listing.
+      const record = (() => {
+        try {
+          return this.store.tryRead(id);
+        } catch {
+          return undefined;
+        }
+      })();
       if (!record) continue;
       states.push(buildState(record, await this.status(record)));
     }
@@ -339,5 +383,6 @@ function createRequest(record: ContainerRecord, checked: CheckedBundle, options:
     noPivot: options.noPivot,
     noNewKeyring: options.noNewKeyring,
     preserveFds: options.preserveFds,
+    ...(options.attachStdin === true ? { attachStdin: true } : {}),
   };
 }

@@ -24,6 +24,17 @@ export interface ContainerRecord {
 }
 
 const STATE_FILE = 'state.json';
+
+/** Throws unless `dir` is a real folder of this process's user that no one else may write. */
+function assertOwnFolder(dir: string): void {
+  const info = fs.lstatSync(dir);
+  const uid = process.geteuid?.() ?? 0;
+  let why: string | undefined;
+  if (!info.isDirectory()) why = 'is not a directory';
+  else if (info.uid !== uid) why = `belongs to uid ${info.uid}, not to uid ${uid}`;
+  else if ((info.mode & 0o022) !== 0) why = `is writable by group or others (mode ${(info.mode & 0o7777).toString(8).padStart(4, '0')})`;
+  if (why !== undefined) throw new RuntimeError('Internal', `refusing ${dir}: it ${why}`);
+}
 /** '@' cannot appear in a container id, so this folder never clashes with one. */
 const LOCK_DIR = '@locks';
 
@@ -42,10 +53,15 @@ export class StateStore {
     return path.join(this.root, id);
   }
 
-  /** Creates the root (mode 0700) if missing. */
+  /**
+   * Creates the root (mode 0700) if missing; a root that exists keeps its mode (`--root` may name a
+   * shared folder: only what proxrun made is chmodded). The lock folder must be this user's alone.
+   */
   ensureRoot(): void {
-    fs.mkdirSync(path.join(this.root, LOCK_DIR), { recursive: true, mode: 0o700 });
-    fs.chmodSync(this.root, 0o700);
+    if (fs.mkdirSync(this.root, { recursive: true, mode: 0o700 }) !== undefined) fs.chmodSync(this.root, 0o700);
+    const locks = path.join(this.root, LOCK_DIR);
+    if (fs.mkdirSync(locks, { recursive: true, mode: 0o700 }) !== undefined) fs.chmodSync(locks, 0o700);
+    assertOwnFolder(locks);
   }
 
   /** Runs `fn` holding the container's lock. */
@@ -87,7 +103,30 @@ export class StateStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
+    // A record in a folder someone else controls (a shared --root) could name any path for delete to remove.
+    assertOwnFolder(this.containerDir(id));
     return JSON.parse(text) as ContainerRecord;
+  }
+
+  /**
+   * Removes what a create killed before its first record left: the container's folder when it holds
+   * nothing but proxrun's own temporary record files. Anything else there is not proxrun's (a
+   * `--root` shared with other folders): it stays, and false says so. Call under the lock.
+   */
+  removeUnrecorded(id: string): boolean {
+    const dir = this.containerDir(id);
+    let names: string[];
+    try {
+      if (!fs.lstatSync(dir).isDirectory()) return false;
+      names = fs.readdirSync(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
+      throw err;
+    }
+    if (!names.every((name) => name.startsWith(`.${STATE_FILE}.`))) return false;
+    assertOwnFolder(dir);
+    fs.rmSync(dir, { recursive: true, force: true });
+    return true;
   }
 
   /** Makes the container's directory; fails if the id is taken. Call under the lock. */

@@ -1,7 +1,8 @@
 /**
  * Real containerd and ctr drive proxrun with the proxmox-lxc backend on the Proxmox VE simulator
  * (CLI transport, real LXC): the app's stdout and stderr reach ctr apart, its exit code is ctr's,
- * `ctr task kill` ends a `sleep` with 143 (SIGTERM) or 137 (SIGKILL), and nothing is left in
+ * `ctr task kill` ends a `sleep` with 143 (SIGTERM) or 137 (SIGKILL), `ctr run --seccomp` runs
+ * under containerd's default profile, and nothing is left in
  * Proxmox, LXC or containerd. containerd (and so the shim and proxrun) gets PROXRUN_CONFIG.
  */
 import { after, afterEach, before, describe, test } from 'node:test';
@@ -76,6 +77,16 @@ describe('ctr → proxrun → proxmox-lxc (simulator)', { timeout: 600_000 }, ()
     assert.equal(await ctr.waitForExit('term', { timeoutMs: 30_000 }), 143);
     assert.equal((await ctr.taskDelete('term')).exitCode, 0);
     assert.equal((await ctr.containerRm('term')).exitCode, 0);
+  });
+
+  test("ctr run --seccomp (nerdctl's default): containerd's profile is enforced in the CT, output and exit code come back", async () => {
+    const script = 'grep "^Seccomp:" /proc/self/status; grep "^CapBnd:" /proc/self/status; echo out; echo err >&2; exit 4';
+    const result = await containerd.ctr.run({ ...spec('seccomp', ['/bin/sh', '-c', script]), flags: ['--seccomp'] });
+    assert.equal(result.exitCode, 4, `${describeResult(result)}\n${containerd.log()}`);
+    // containerd's default capabilities (chown dac_override fowner fsetid kill setgid setuid setpcap
+    // net_bind_service net_raw sys_chroot mknod audit_write setfcap), the launcher's own dropped again.
+    assert.equal(result.stdout, 'Seccomp:\t2\nCapBnd:\t00000000a80425fb\nout\n');
+    assert.equal(result.stderr, 'err\n');
   });
 
   test('ctr task kill -s SIGKILL ends a detached sleep with 137', async () => {

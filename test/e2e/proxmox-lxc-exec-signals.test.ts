@@ -38,6 +38,34 @@ function readProc(pid: number): Proc | undefined {
   }
 }
 
+function parentOf(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return 0;
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter((s) => s !== '').map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The host processes of an exec, from its process in the CT: lxc-attach (its parent), the
+ * stand-in (lxc-attach's parent) and the stand-in's watcher. The exec's argv is not on their
+ * command lines (the launcher's input travels in the environment), so they are found this way.
+ */
+function hostProcessesOf(app: Proc): Proc[] {
+  const lxcAttach = parentOf(app.pid);
+  const standin = parentOf(lxcAttach);
+  return [standin, ...childrenOf(standin)].map(readProc).filter((p): p is Proc => p !== undefined && !p.inCt);
+}
+
 /** Live (non-zombie) processes, on the host or in a CT, whose argv mentions `marker`. */
 function processesWith(marker: string): Proc[] {
   return fs
@@ -86,15 +114,31 @@ describe('ctr task kill --exec-id → proxrun exec stand-in → process in a pro
     return { ctr, app };
   }
 
+  /**
+   * Lets exec `execId` end once ctr has shown `stdout` and `stderr`: its script waits for
+   * /tmp/EXEC-go, made here by a second exec. `ctr task exec` (containerd 1.6) deletes an exited
+   * exec at once, which cancels its own readers with output still in flight (fixed upstream by
+   * containerd PR 13931), so output written just before the exit could be lost on a busy machine.
+   */
+  async function endWhenShown(ctr: RunningCommand, execId: string, stdout: string, stderr = ''): Promise<void> {
+    await pollFor(() => (ctr.stdoutSoFar() === stdout && ctr.stderrSoFar() === stderr ? true : undefined), {
+      timeoutMs: 60_000,
+      description: `exec ${execId}'s output on ctr (so far ${JSON.stringify(ctr.stdoutSoFar())}, ${JSON.stringify(ctr.stderrSoFar())})`,
+    });
+    const go = await containerd.ctr.exec(['task', 'exec', '--exec-id', `${execId}-go`, CT, '/bin/touch', `/tmp/${execId}-go`]);
+    assert.equal(go.exitCode, 0, describeResult(go));
+  }
+
   async function killExec(execId: string, signal: string): Promise<void> {
     const r = await containerd.ctr.exec(['task', 'kill', '--exec-id', execId, '-s', signal, CT]);
     assert.equal(r.exitCode, 0, describeResult(r));
   }
 
-  async function assertNothingLeft(marker: string): Promise<void> {
-    await pollFor(() => (processesWith(marker).length === 0 ? true : undefined), {
+  async function assertNothingLeft(marker: string, host: readonly Proc[] = []): Promise<void> {
+    const left = (): Proc[] => [...processesWith(marker), ...host.map((p) => readProc(p.pid)).filter((p): p is Proc => p !== undefined && p.args === host.find((h) => h.pid === p.pid)?.args)];
+    await pollFor(() => (left().length === 0 ? true : undefined), {
       timeoutMs: 60_000,
-      description: `nothing of ${marker} left: ${processesWith(marker).map((p) => `${p.pid} ${p.args.slice(0, 60)}`).join('; ')}`,
+      description: `nothing of ${marker} left: ${left().map((p) => `${p.pid} ${p.args.slice(0, 60)}`).join('; ')}`,
     });
     const cgroupPids = await containerd.ctr.taskPids(CT);
     for (const pid of cgroupPids) {
@@ -146,8 +190,9 @@ describe('ctr task kill --exec-id → proxrun exec stand-in → process in a pro
 
   test('SIGTERM reaches the exec\'s trap: ctr gets its output and its status 9, nothing remains', async () => {
     const marker = `trap-term-${process.pid}`;
-    const { ctr } = await startExec('e1', 'trap "echo got TERM; exit 9" TERM; echo ready; while :; do sleep 0.2; done', marker, true);
+    const { ctr } = await startExec('e1', 'trap "echo got TERM; t=9" TERM; t=; echo ready; while [ -z "$t" ]; do sleep 0.2; done; while [ ! -e /tmp/e1-go ]; do usleep 20000; done; exit $t', marker, true);
     await killExec('e1', 'SIGTERM');
+    await endWhenShown(ctr, 'e1', 'ready\ngot TERM\n');
     const r = await ctr.finished;
     assert.equal(r.exitCode, 9, describeResult(r));
     assert.equal(r.stdout, 'ready\ngot TERM\n');
@@ -166,11 +211,12 @@ describe('ctr task kill --exec-id → proxrun exec stand-in → process in a pro
 
   test('SIGINT reaches a trap too: the exec does not start with SIGINT ignored', async () => {
     const marker = `trap-int-${process.pid}`;
-    const { ctr, app } = await startExec('e3', 'trap "echo got INT; exit 7" INT; echo ready; while :; do sleep 0.2; done', marker, true);
+    const { ctr, app } = await startExec('e3', 'trap "echo got INT; t=7" INT; t=; echo ready; while [ -z "$t" ]; do sleep 0.2; done; while [ ! -e /tmp/e3-go ]; do usleep 20000; done; exit $t', marker, true);
     const sigIgn = /^SigIgn:\s+([0-9a-f]+)/m.exec(fs.readFileSync(`/proc/${app.pid}/status`, 'utf8'))?.[1] ?? '';
     // (busybox sh ignores SIGQUIT itself, so only the SIGINT bit says something here.)
     assert.equal(BigInt(`0x${sigIgn}`) & 2n, 0n, `SIGINT is not ignored by the exec (SigIgn ${sigIgn})`);
     await killExec('e3', 'SIGINT');
+    await endWhenShown(ctr, 'e3', 'ready\ngot INT\n');
     const r = await ctr.finished;
     assert.equal(r.exitCode, 7, describeResult(r));
     assert.equal(r.stdout, 'ready\ngot INT\n');
@@ -183,8 +229,10 @@ describe('ctr task kill --exec-id → proxrun exec stand-in → process in a pro
     const sleep = await pollFor(() => processesWith(marker).find((p) => p.inCt && p.args.startsWith('sleep ')), { timeoutMs: 60_000, description: 'sh to exec sleep' });
     const sigIgn = /^SigIgn:\s+([0-9a-f]+)/m.exec(fs.readFileSync(`/proc/${sleep.pid}/status`, 'utf8'))?.[1];
     assert.equal(sigIgn, '0000000000000000', 'the exec starts with no signal ignored (a busybox & job would ignore SIGINT and SIGQUIT)');
-    // The stand-in, its watcher and lxc-attach (ctr task exec itself also names the marker).
-    const host = processesWith(marker).filter((p) => !p.inCt && !p.args.startsWith('ctr '));
+    // The stand-in, its watcher and lxc-attach.
+    const host = hostProcessesOf(sleep);
+    assert.ok(host.some((p) => p.args.includes('proxrun-exec')) && host.some((p) => p.args.includes(' -- /.proxrun/launch --env')), host.map((p) => p.args).join('; '));
+    assert.ok(host.every((p) => !p.args.includes(marker)), 'the exec\'s argv is on no host command line');
     const rss = host.reduce((sum, p) => sum + p.rssKiB, 0);
     t.diagnostic(`host processes of one detached exec: ${host.length}, VmRSS sum ${rss} KiB`);
     assert.ok(host.length >= 2, `a stand-in and lxc-attach on the host: ${host.map((p) => p.args.slice(0, 40)).join('; ')}`);
@@ -192,13 +240,14 @@ describe('ctr task kill --exec-id → proxrun exec stand-in → process in a pro
     await killExec('e4', 'SIGKILL');
     const r = await ctr.finished;
     assert.equal(r.exitCode, 137, describeResult(r));
-    await assertNothingLeft(marker);
+    await assertNothingLeft(marker, host);
   });
 
   test('an exec that ends by itself still reports its status and output apart after signals were forwarded', async () => {
     const marker = `hup-${process.pid}`;
-    const { ctr } = await startExec('e5', 'trap "echo hup; n=1" HUP; n=; echo ready; while [ -z "$n" ]; do sleep 0.2; done; echo out; echo err >&2; exit 4', marker, true);
+    const { ctr } = await startExec('e5', 'trap "echo hup; n=1" HUP; n=; echo ready; while [ -z "$n" ]; do sleep 0.2; done; echo out; echo err >&2; while [ ! -e /tmp/e5-go ]; do usleep 20000; done; exit 4', marker, true);
     await killExec('e5', 'SIGHUP');
+    await endWhenShown(ctr, 'e5', 'ready\nhup\nout\n', 'err\n');
     const r = await ctr.finished;
     assert.equal(r.exitCode, 4, describeResult(r));
     assert.equal(r.stdout, 'ready\nhup\nout\n');

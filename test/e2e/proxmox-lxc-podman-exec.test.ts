@@ -5,7 +5,7 @@
  * message and run nothing. As in proxmox-lxc-podman.test.ts, conmon does not pass PROXRUN_CONFIG,
  * so the simulator's config is written to /etc/proxrun/config.json (only if absent) under an
  * exclusive flock on /run/lock/proxrun-etc-config.lock, removed in `after`; podman's defaults the
- * backend refuses are turned off by `--network none --security-opt seccomp=unconfined` and a
+ * backend refuses are turned off by `--network none` and a
  * containers.conf with `default_sysctls = []`.
  */
 import { after, before, describe, test } from 'node:test';
@@ -22,7 +22,7 @@ import { BACKEND_ANNOTATION, requireE2eEnvironment, runtimeUnderTest } from './e
 const VMID_RANGE: readonly [number, number] = [825000, 829999];
 const ETC_CONFIG = '/etc/proxrun/config.json';
 const ETC_LOCK = '/run/lock/proxrun-etc-config.lock';
-const CLEAN_FLAGS = ['--network', 'none', '--security-opt', 'seccomp=unconfined', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
+const CLEAN_FLAGS = ['--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
 const NAME = 'execme';
 
 /** Holds an exclusive flock on `file` (through flock(1)) until release() closes its stdin. */

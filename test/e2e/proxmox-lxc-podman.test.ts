@@ -4,7 +4,7 @@
  * duration the simulator's config is written to /etc/proxrun/config.json, only if absent, under an
  * exclusive flock on /run/lock/proxrun-etc-config.lock, and removed in `after`.
  * podman's defaults that the backend refuses are turned off by flags, giving a clean config:
- * `--network none` (no netns path), `--security-opt seccomp=unconfined` (no seccomp profile), and
+ * `--network none` (no netns path) and
  * containers.conf `default_sysctls = []` in a file named by CONTAINERS_CONF (podman 4.3 has no CONTAINERS_CONF_OVERRIDE; no
  * `net.ipv4.ping_group_range`).
  */
@@ -25,7 +25,7 @@ const VMID_RANGE: readonly [number, number] = [655000, 659999];
 const ETC_CONFIG = '/etc/proxrun/config.json';
 const ETC_LOCK = '/run/lock/proxrun-etc-config.lock';
 /** What makes podman's config one the backend accepts without `lenient`. */
-const CLEAN_FLAGS = ['--network', 'none', '--security-opt', 'seccomp=unconfined', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
+const CLEAN_FLAGS = ['--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
 /**
  * podman bind-mounts /etc/hosts, /etc/hostname, /etc/resolv.conf and /run/.containerenv from its
  * runroot, whose folders are mode 0700: the backend binds them through links in the CT's monitor

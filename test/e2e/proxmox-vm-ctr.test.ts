@@ -2,7 +2,7 @@
  * Real containerd and ctr drive proxrun with the proxmox-vm backend on the Proxmox VE simulator,
  * which boots the VM with real QEMU (TCG): the payload's stdout and stderr reach ctr apart, its
  * exit code is ctr's, `ctr task kill -s SIGKILL` stops the VM and the task ends with 137, and
- * nothing is left in Proxmox, on the storage, under /run/proxrun/vm, as a QEMU process or in
+ * nothing is left in Proxmox, on the storage, under /run/proxrun-private/vm, as a QEMU process or in
  * containerd. containerd (and so the shim and proxrun) gets PROXRUN_CONFIG. One VM at a time.
  */
 import { after, afterEach, before, describe, test } from 'node:test';
@@ -18,7 +18,7 @@ import { assertAllRequestsPassedSchema } from '../pve-sim/schema-audit.js';
 import { BACKEND_ANNOTATION, requireE2eEnvironment, runtimeUnderTest } from './e2e-settings.js';
 
 const VMID_RANGE: readonly [number, number] = [671000, 671999];
-const VM_RUN_BASE = '/run/proxrun/vm';
+import { VM_RUN_BASE } from '../../src/backends/proxmox-vm/settings.js';
 
 describe('ctr → proxrun → proxmox-vm (simulator, real QEMU)', { timeout: 600_000 }, () => {
   let sim: PveSimEnv;

@@ -25,7 +25,7 @@ import { BACKEND_ANNOTATION, requireE2eEnvironment, runtimeUnderTest } from './e
 const VMID_RANGE: readonly [number, number] = [691000, 691999];
 const ETC_CONFIG = '/etc/proxrun/config.json';
 const ETC_LOCK = '/run/lock/proxrun-etc-config.lock';
-const VM_RUN_BASE = '/run/proxrun/vm';
+import { VM_RUN_BASE } from '../../src/backends/proxmox-vm/settings.js';
 const CLEAN_FLAGS = ['--network', 'none', '--security-opt', 'seccomp=unconfined', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
 const VM = ['--annotation', `${BACKEND_ANNOTATION}=proxmox-vm`];
 

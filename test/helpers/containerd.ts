@@ -54,6 +54,8 @@ export interface CtrRunSpec {
   readonly id: string;
   readonly args: readonly string[];
   readonly annotations?: Readonly<Record<string, string>>;
+  /** More `ctr run` flags (e.g. `--seccomp`), put before the id. */
+  readonly flags?: readonly string[];
   readonly timeoutMs?: number;
 }
 
@@ -143,6 +145,7 @@ export class Ctr {
       '--runc-root', this.runtimeRoot,
       '--fifo-dir', this.fifoDir,
       ...annotations,
+      ...(spec.flags ?? []),
       '--rootfs', spec.rootfs, spec.id,
       ...spec.args,
     ];

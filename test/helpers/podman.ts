@@ -16,6 +16,8 @@ export interface PodmanOptions {
   /** The runtime binary podman hands to conmon (`--runtime`). */
   readonly runtime: string;
   readonly hideCgroup2?: boolean;
+  /** Run every podman command in this network namespace (`/run/netns/NAME`, made by the test). */
+  readonly netns?: string;
 }
 
 export interface PodmanRunSpec {
@@ -43,13 +45,14 @@ export class Podman {
     readonly dir: string,
     readonly runtime: string,
     private readonly namespace: HiddenCgroup2Namespace | undefined,
+    private readonly netns?: string,
   ) {}
 
   static async start(options: PodmanOptions): Promise<Podman> {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'proxrun-podman-'));
     try {
       const namespace = options.hideCgroup2 ? await HiddenCgroup2Namespace.start() : undefined;
-      return new Podman(dir, options.runtime, namespace);
+      return new Podman(dir, options.runtime, namespace, options.netns);
     } catch (error) {
       await removeDir(dir);
       throw error;
@@ -69,7 +72,8 @@ export class Podman {
       '--runtime', this.runtime,
       ...args,
     ];
-    return this.namespace ? this.namespace.enter(podman) : podman;
+    const inNetns = this.netns === undefined ? podman : ['nsenter', `--net=/run/netns/${this.netns}`, '--', ...podman];
+    return this.namespace ? this.namespace.enter(inNetns) : inNetns;
   }
 
   exec(args: readonly string[], timeoutMs = 60_000): Promise<CommandResult> {

@@ -2,7 +2,7 @@
  * A Proxmox VE simulator for proxmox-lxc tests: started in a temp dir of its own, with a proxrun
  * config file pointing at it (the node's binDir, lxcPath and pveDir from sim.json, storage `local`,
  * the caller's VMID range; CLI transport unless `transport: 'api'`, which adds apiUrl, tokenId,
- * the fingerprint and a 0600 token secret file). The cluster's `storage.cfg` is written into the
+ * the fingerprint and a 0600 token secret file in a 0700 folder). The cluster's `storage.cfg` is written into the
  * simulated /etc/pve (as every Proxmox node has it) when the simulator has none, so the API
  * transport can locate volumes without `pvesm`. `PROXRUN_CONFIG` names that file; set it in the
  * environment of proxrun and of anything that runs proxrun (containerd and its shims, podman).
@@ -86,7 +86,10 @@ export async function startPveSimEnv(options: PveSimEnvOptions): Promise<PveSimE
   if (!fs.existsSync(storageCfg)) {
     fs.writeFileSync(storageCfg, `dir: local\n\tpath ${storageDir}\n\tcontent vztmpl,rootdir,images,iso,snippets,import\n`);
   }
-  const secretFile = path.join(root, 'proxrun-token');
+  // proxrun takes a token file only from a folder that gives group and others no access.
+  const secretDir = path.join(root, 'secret');
+  fs.mkdirSync(secretDir, { mode: 0o700 });
+  const secretFile = path.join(secretDir, 'proxrun-token');
   fs.writeFileSync(secretFile, `${info.tokenSecret}\n`, { mode: 0o600 });
   const baseProxmox: Record<string, unknown> = {
     transport: options.transport ?? 'cli',

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { describeResult, runCommand, type CommandResult } from '../helpers/exec.js';
 import { leftovers, makeBundle, PROXRUN_BIN, requireBuilt, tempDir } from '../helpers/proxrun.js';
+import { proxrunToFiles } from '../helpers/pve-sim-env.js';
 
 const base = tempDir('proxrun-bad-input-');
 const root = path.join(base, 'root');
@@ -95,8 +96,42 @@ describe('bad input', () => {
 
   it('a bad container id', async () => {
     const dir = await bundleWith(() => undefined);
-    assertOneLineFailure(await px(['create', '--bundle', dir, '../escape']), /invalid container id/);
+    assertOneLineFailure(await px(['create', '--bundle', dir, '../escape']), /^invalid container ID format: "\.\.\/escape"/);
     assert.equal(fs.existsSync(path.join(base, 'escape')), false);
+  });
+
+  it('an id too long for a file name of the state root is refused up front with runc\'s message; 250 characters work', async () => {
+    const dir = await bundleWith(() => undefined);
+    for (const length of [251, 1024]) {
+      assertOneLineFailure(await px(['create', '--bundle', dir, 'a'.repeat(length)]), new RegExp(`^invalid container ID format: ${length} characters, at most 250 `));
+    }
+    const longest = 'b'.repeat(250);
+    try {
+      // runc's init keeps create's stdout and stderr open: they go to files, not to pipes.
+      const created = await proxrunToFiles(root, ['create', '--bundle', dir, longest], dir, process.env);
+      assert.equal(created.exitCode, 0, fs.readFileSync(created.stderrFile, 'utf8'));
+    } finally {
+      const deleted = await proxrunToFiles(root, ['delete', '--force', longest], dir, process.env);
+      assert.equal(deleted.exitCode, 0, fs.readFileSync(deleted.stderrFile, 'utf8'));
+    }
+    assert.deepEqual(leftovers(root), []);
+  });
+
+  it('an id that looks like a flag is an id for runc too, never its --help', async () => {
+    const dir = await bundleWith(() => undefined);
+    try {
+      const created = await proxrunToFiles(root, ['create', '--bundle', dir, '--', '--help'], dir, process.env);
+      assert.equal(created.exitCode, 0, fs.readFileSync(created.stderrFile, 'utf8'));
+      assert.equal(fs.readFileSync(created.stdoutFile, 'utf8'), '', 'runc printed its help instead of creating the container');
+      const state = await px(['state', '--', '--help']);
+      assert.equal(state.exitCode, 0, describeResult(state));
+      const parsed = JSON.parse(state.stdout) as { id: string; status: string };
+      assert.deepEqual([parsed.id, parsed.status], ['--help', 'created']);
+    } finally {
+      const deleted = await proxrunToFiles(root, ['delete', '--force', '--', '--help'], dir, process.env);
+      assert.equal(deleted.exitCode, 0, fs.readFileSync(deleted.stderrFile, 'utf8'));
+    }
+    assert.deepEqual(leftovers(root), []);
   });
 
   it('a bad signal name', async () => {
@@ -126,14 +161,14 @@ describe('bad input', () => {
   it('validate prints every problem, one per line, and exits 1; a good config exits 0', async () => {
     const dir = await bundleWith((c) => {
       (c.process as Record<string, unknown>).cwd = 'rel';
-      (c.mounts as Array<Record<string, unknown>>).push({ destination: 'also-rel', type: 'tmpfs', source: 'tmpfs' });
+      ((c.linux as Record<string, unknown>).maskedPaths as string[]).push('also-rel');
     });
     const bad = await runCommand([PROXRUN_BIN, '--root', root, 'validate', '--bundle', dir]);
     assert.equal(bad.exitCode, 1, describeResult(bad));
     const lines = bad.stdout.trim().split('\n');
     assert.equal(lines.length, 2, bad.stdout);
     assert.ok(lines.some((l) => /\/process\/cwd: must be an absolute path/.test(l)));
-    assert.ok(lines.some((l) => /\/mounts\/3\/destination: must be an absolute path/.test(l)));
+    assert.ok(lines.some((l) => /\/linux\/maskedPaths\/1: must be an absolute path/.test(l)));
     const good = await runCommand([PROXRUN_BIN, '--root', root, 'validate', path.join(await bundleWith(() => undefined), 'config.json')]);
     assert.equal(good.exitCode, 0, describeResult(good));
     assert.match(good.stdout, /valid for backend runc/);

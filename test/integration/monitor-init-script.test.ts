@@ -1,6 +1,7 @@
 /**
  * renderInitScript and quoteShellWord, checked by running their output in
- * Debian's busybox sh (the shell that runs them in the container).
+ * Debian's busybox sh (the shell that runs them in the container). What the
+ * launcher does with the app's process is tested in launcher.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -45,23 +46,18 @@ test('quoteShellWord refuses NUL', () => {
   assert.throws(() => quoteShellWord('a\0b'), /NUL/);
 });
 
-test('renderInitScript passes args and env to busybox env word for word', () => {
-  const args = ['/bin/sh', '-c', `echo "it's" $1`, 'x y', ''];
-  const env = ['PATH=/bin', 'A=with space', `Q=it's "q"`];
-  const script = renderInitScript({ args, env, cwd: '/srv/my dir' });
-  const line = script.split('\n').findIndex((l) => l.includes(' env \\'));
-  assert.ok(line >= 0, 'the script runs the app through busybox env');
-  // Re-read the command the script would run, as busybox sh parses it.
-  const command = script.split('\n').slice(line).join('\n').split(' 9>&-')[0] ?? '';
-  const words = shellWords([command.replace(/^'\/\.proxrun\/busybox' /, '')]);
-  assert.deepEqual(words, ['env', '-i', ...env, ...args]);
-  assert.match(script, /cd -- '\/srv\/my dir' \|\|/);
+test('renderInitScript starts the app through the launcher and its input file, with no arg or env in the script', () => {
+  const script = renderInitScript();
+  const line = script.split('\n').find((l) => l.includes('proxrun-holder'));
+  assert.ok(line !== undefined, 'the script starts a holder');
+  assert.match(line, / proxrun-holder '\/\.proxrun\/launch' '\/\.proxrun\/process' 9>&-$/);
+  assert.doesNotMatch(script, / env -i /, 'the environment is not in the script');
   assert.match(script, /exec <\/dev\/null /, 'without stdin the app reads /dev/null');
-  assert.match(renderInitScript({ args, cwd: '/' }, { stdin: true }), /exec <'\/\.proxrun\/stdin' /);
+  assert.match(renderInitScript({ stdin: true }), /exec <'\/\.proxrun\/stdin' /);
 });
 
-test('renderInitScript opens the status FIFO, sets its traps and opens the start FIFO before it says gate, and reports the status', () => {
-  const lines = renderInitScript({ args: ['true'], cwd: '/' }).split('\n');
+test('renderInitScript opens the status FIFO, sets its traps and opens the start FIFO before it says gate, starts the app after the gate, and reports the status', () => {
+  const lines = renderInitScript().split('\n');
   const at = (prefix: string): number => lines.findIndex((l) => l.startsWith(prefix));
   const order = [
     at("exec 9>'/.proxrun/status'"),
@@ -70,16 +66,10 @@ test('renderInitScript opens the status FIFO, sets its traps and opens the start
     at('echo gate >&9'),
     at('read -r _ <&8'),
     at('exec 8<&-'),
+    lines.findIndex((l) => l.includes('proxrun-holder')),
   ];
-  assert.ok(order.every((n, i) => n >= 0 && (i === 0 || n > (order[i - 1] ?? 0))), `status FIFO, traps, start FIFO open, gate, start order, close: ${order.join(' ')}`);
+  assert.ok(order.every((n, i) => n >= 0 && (i === 0 || n > (order[i - 1] ?? 0))), `status FIFO, traps, start FIFO open, gate, start order, close, app: ${order.join(' ')}`);
   assert.ok(lines.includes('echo "$status" >&9'));
   assert.ok(lines.includes('exit "$status"'));
   assert.ok(lines.some((l) => l.startsWith("trap 'echo 143 >&9; exit 143' 15")), 'SIGTERM before start ends the init with 143');
-});
-
-test('renderInitScript refuses what it cannot run', () => {
-  assert.throws(() => renderInitScript({ args: [], cwd: '/' }), /process.args/);
-  assert.throws(() => renderInitScript({ args: ['A=b', 'x'], cwd: '/' }), /must not contain "="/);
-  assert.throws(() => renderInitScript({ args: ['x'], cwd: 'rel' }), /absolute/);
-  assert.throws(() => renderInitScript({ args: ['x'], env: ['NOEQUALS'], cwd: '/' }), /NAME=VALUE/);
 });

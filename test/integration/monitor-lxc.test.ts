@@ -22,8 +22,26 @@ import {
   PROXMOX_DEFAULT_ID_MAP,
   readExitStatus,
   releaseStart,
+  type LaunchSpec,
   type MonitoredProcess,
 } from '../../src/monitor/index.js';
+
+/** The launcher's input for a plain process: its user, cwd, env and args, no capabilities, no seccomp. */
+function launchOf(p: MonitoredProcess): LaunchSpec {
+  const none: number[] = [];
+  return {
+    failStatus: { notFound: 127, other: 126 },
+    uid: p.user?.uid ?? 0,
+    gid: p.user?.gid ?? 0,
+    additionalGids: p.user?.additionalGids ?? [],
+    umask: 0o022,
+    capabilities: { bounding: none, effective: none, inheritable: none, permitted: none, ambient: none },
+    noNewPrivileges: false,
+    cwd: p.cwd,
+    env: p.env ?? [],
+    args: p.args ?? [],
+  };
+}
 
 const MONITOR_INDEX = resolve(import.meta.dirname, '../../src/monitor/index.ts');
 const DEADLINE_MS = 20_000;
@@ -267,7 +285,7 @@ async function runScenario(h: Harness, scenario: Scenario): Promise<Outcome> {
   await mkdir(work, { recursive: true, mode: 0o755 });
   await makeBusyboxRootfs(rootfs);
   if (!scenario.privileged) await shiftOwnership(rootfs, PROXMOX_DEFAULT_ID_MAP.hostUidBase);
-  await prepareMonitorDir(dir, scenario.process, {
+  await prepareMonitorDir(dir, launchOf(scenario.process), {
     idMap: scenario.privileged ? undefined : PROXMOX_DEFAULT_ID_MAP,
     stdin: scenario.stdin !== undefined,
   });
@@ -283,7 +301,7 @@ async function runScenario(h: Harness, scenario: Scenario): Promise<Outcome> {
     'lxc.tty.max = 0',
     '',
   ].join('\n');
-  await writeFile(join(ctDir, 'config'), config + formatLxcConfig(lxcConfigEntries(dir, scenario.process)));
+  await writeFile(join(ctDir, 'config'), config + formatLxcConfig(lxcConfigEntries(dir)));
 
   const lxcErr = openSync(join(work, 'lxc-start.stderr'), 'w');
   const lxcStart: ChildProcess = spawn('lxc-start', ['-F', '-n', name, '-P', h.lxcPath], {
@@ -601,10 +619,9 @@ for (const privileged of [false, true]) {
           user: { uid: 1000, gid: 1000, additionalGids: [1000, 65534] },
         },
       });
-      // Measured on LXC 5.0.2: lxc.init.groups is applied in a privileged container only;
-      // an unprivileged init keeps just its primary group (see docs/monitor-design.md).
-      const groups = privileged ? '1000 65534' : '1000';
-      assert.equal(outcome.stdout, `bar  baz|/home/app|1000|1000|${groups}|unset\n`);
+      // The launcher sets the groups itself (setgroups as the CT's root), so an unprivileged CT
+      // gets them too (LXC 5.0.2's lxc.init.groups did not apply there).
+      assert.equal(outcome.stdout, `bar  baz|/home/app|1000|1000|1000 65534|unset\n`);
       assert.equal(outcome.status, 0);
     });
 

@@ -261,6 +261,21 @@ describe('API TLS trust and the token secret', () => {
     assert.match((await expectFailure(() => systemCas.version())).message, /^proxmox version: .*(not trusted|self[- ]signed|certificate)/i);
   });
 
+  test('a CA file is checked even with a fingerprint: both must hold', async () => {
+    const ca = path.join(theSim().root, 'pve-ssl.pem');
+    const both = createProxmoxClient(settingsFor('api', { caFile: ca }));
+    assert.equal((await both.version()).release, '9.1');
+    const otherKey = path.join(work, 'other-both.key');
+    const otherCa = path.join(work, 'other-both.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=other', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', otherKey, '-out', otherCa], { stdio: 'ignore' });
+    const before = theSim().requests().length;
+    const wrongCa = createProxmoxClient(settingsFor('api', { caFile: otherCa }));
+    assert.match((await expectFailure(() => wrongCa.version())).message, /^proxmox version: .*(not trusted|self[- ]signed|certificate)/i);
+    const wrongPin = createProxmoxClient(settingsFor('api', { caFile: ca, fingerprint: Array(32).fill('AB').join(':') }));
+    assert.match((await expectFailure(() => wrongPin.version())).message, /has fingerprint [0-9A-F:]+, not the configured proxmox\.fingerprint$/);
+    assert.equal(theSim().requests().length, before, 'the simulator received no request');
+  });
+
   test('a token secret file with mode 0644 is refused', () => {
     const loose = path.join(work, 'loose-secret');
     fs.writeFileSync(loose, theSim().info.tokenSecret, { mode: 0o644 });

@@ -37,6 +37,8 @@ describe('proxmox-lxc exec on the simulator', { timeout: 600_000 }, () => {
       edit: (config) => {
         (config['root'] as Record<string, unknown>)['readonly'] = false;
         (config['process'] as Record<string, unknown>)['env'] = ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'FROM_BUNDLE=yes'];
+        // CAP_NET_RAW only in the bounding set: an exec may add it with --cap.
+        (config['process'] as Record<string, unknown>)['capabilities'] = { bounding: ['CAP_KILL', 'CAP_NET_RAW'], effective: ['CAP_KILL'], permitted: ['CAP_KILL'] };
       },
     });
     const { exitCode: code } = await proxrunToFiles(root, ['create', '--bundle', dir, id], dir, env);
@@ -71,9 +73,10 @@ describe('proxmox-lxc exec on the simulator', { timeout: 600_000 }, () => {
     const lines = r.stdout.split('\n');
     const marker = lines.indexOf('--');
     assert.ok(marker > 0, r.stdout);
-    // sh itself adds PWD, SHLVL, OLDPWD; nothing else may appear (no container=lxc, nothing of proxrun's).
+    // sh itself adds PWD, SHLVL, OLDPWD; HOME comes from the CT's /etc/passwd as runc sets it; nothing
+    // else may appear (no container=lxc, no PROXRUN_LAUNCH_n, nothing of proxrun's).
     const seen = lines.slice(0, marker).filter((v) => !/^(PWD|SHLVL|OLDPWD)=/.test(v)).sort();
-    assert.deepEqual(seen, ['GREETING=hello world', 'PATH=/bin:/usr/bin']);
+    assert.deepEqual(seen, ['GREETING=hello world', 'HOME=/home/app', 'PATH=/bin:/usr/bin']);
     assert.deepEqual(lines.slice(marker + 1), ['/tmp', '1000:1001', '']);
     assert.equal(r.stderr, 'oops\n');
   });
@@ -97,7 +100,10 @@ describe('proxmox-lxc exec on the simulator', { timeout: 600_000 }, () => {
     assert.equal(killed.exitCode, 143, describeResult(killed));
     const noCwd = await proxrun(root, ['exec', '--cwd', '/does/not/exist', id, 'true'], { env });
     assert.equal(noCwd.exitCode, 255, describeResult(noCwd));
-    assert.match(noCwd.stderr, /cannot enter working directory \/does\/not\/exist/);
+    assert.match(noCwd.stderr, /chdir to cwd \("\/does\/not\/exist"\) set in config.json failed/);
+    const noProgram = await proxrun(root, ['exec', id, 'no-such-program'], { env });
+    assert.equal(noProgram.exitCode, 255, describeResult(noProgram));
+    assert.match(noProgram.stderr, /exec: "no-such-program": executable file not found in \$PATH/);
   });
 
   test('noNewPrivileges from --process or --no-new-privs reaches the exec', async () => {
@@ -137,12 +143,29 @@ describe('proxmox-lxc exec on the simulator', { timeout: 600_000 }, () => {
     }, { timeoutMs: 60_000, description: 'the detached exec to end' });
   });
 
+  test('--additional-gids and --cap reach the exec; user, groups and capabilities are set by the launcher', async () => {
+    const r = await proxrun(root, ['exec', '--user', '1000:1000', '--additional-gids', '5', '--additional-gids', '7', '--cap', 'CAP_NET_RAW', id, 'sh', '-c', 'id -G; grep -E "^Cap(Eff|Amb)" /proc/self/status'], { env });
+    assert.equal(r.exitCode, 0, describeResult(r));
+    // The bundle gives CAP_KILL (effective, permitted); --cap adds CAP_NET_RAW to the bounding, effective,
+    // permitted and ambient sets, but an ambient capability must be inheritable too, so none is ambient
+    // and a non-root user keeps nothing across execve (as in runc).
+    assert.equal(r.stdout, '1000 5 7\nCapEff:\t0000000000000000\nCapAmb:\t0000000000000000\n');
+    const root0 = await proxrun(root, ['exec', '--cap', 'CAP_NET_RAW', id, 'grep', '^CapEff', '/proc/self/status'], { env });
+    assert.equal(root0.stdout, 'CapEff:\t0000000000002020\n', 'root gets CAP_KILL and CAP_NET_RAW');
+  });
+
   test('terminal mode and other unsupported options are refused before anything runs', async () => {
     const marker = `/tmp/never-${process.pid}`;
-    for (const extra of [['--tty'], ['--console-socket', '/tmp/nowhere.sock'], ['--cap', 'CAP_SYS_ADMIN'], ['--additional-gids', '5']]) {
+    const refused: Array<[string[], RegExp]> = [
+      [['--tty'], /not supported by the proxmox-lxc backend/],
+      [['--console-socket', '/tmp/nowhere.sock'], /not supported by the proxmox-lxc backend/],
+      [['--apparmor', 'x'], /not supported by the proxmox-lxc backend/],
+      [['--cap', 'CAP_SYS_MODULE'], /process\.capabilities\.bounding: CAP_SYS_MODULE outside the container's bounding set/],
+    ];
+    for (const [extra, why] of refused) {
       const r = await proxrun(root, ['exec', ...extra, id, 'touch', marker], { env });
       assert.notEqual(r.exitCode, 0, `${extra.join(' ')}: ${describeResult(r)}`);
-      assert.match(r.stderr, /not supported by the proxmox-lxc backend/);
+      assert.match(r.stderr, why);
     }
     const check = await proxrun(root, ['exec', id, 'ls', marker], { env });
     assert.notEqual(check.exitCode, 0, 'a refused exec must not have run');

@@ -21,7 +21,7 @@ import { assertAllRequestsPassedSchema } from '../pve-sim/schema-audit.js';
 import { vmDirFor } from '../../src/backends/proxmox-vm/monitor/vm-dir.js';
 
 const VMID_RANGE: readonly [number, number] = [860000, 860999];
-const VM_RUN_BASE = '/run/proxrun/vm';
+import { VM_RUN_BASE } from '../../src/backends/proxmox-vm/settings.js';
 const BOOT_MS = 120_000;
 /** The guest kernel the backend picks by default (the newest Debian cloud kernel in /boot). */
 const CLOUD_KERNEL = /^vmlinuz-.+-cloud-amd64$/;

@@ -19,7 +19,7 @@ import { describeResult, pollFor } from '../helpers/exec.js';
 import { assertAllRequestsPassedSchema } from '../pve-sim/schema-audit.js';
 
 const VMID_RANGE: readonly [number, number] = [670000, 670999];
-const VM_RUN_BASE = '/run/proxrun/vm';
+import { VM_RUN_BASE } from '../../src/backends/proxmox-vm/settings.js';
 const BOOT_MS = 120_000;
 
 interface StateJson {

@@ -135,3 +135,26 @@ test('a full range fails naming the range; other create errors are not retried',
   );
   assert.equal(fs.existsSync(lockFile), false, 'the lock is released after a failure');
 });
+
+test('a lock another user made, or a lock folder others may write, is refused at once naming it; nothing is created', async () => {
+  fs.mkdirSync(path.dirname(lockFile), { recursive: true });
+  fs.mkdirSync(lockFile);
+  fs.chownSync(lockFile, 65534, 65534);
+  let calls = 0;
+  try {
+    await assert.rejects(allocateAndCreate(client, [100600, 100699], async () => { calls += 1; }, { lockFile, lockWaitSeconds: 5 }), (err: unknown) => {
+      assert.ok(err instanceof ProxmoxError);
+      assert.equal(err.message, `proxmox vmid allocation: refusing ${lockFile}: it belongs to uid 65534, not to uid 0`);
+      return true;
+    });
+  } finally {
+    fs.rmSync(lockFile, { recursive: true, force: true });
+  }
+  const open = path.join(work, 'open-lock');
+  fs.mkdirSync(open, { mode: 0o777 });
+  fs.chmodSync(open, 0o777);
+  await assert.rejects(allocateAndCreate(client, [100600, 100699], async () => { calls += 1; }, { lockFile: path.join(open, 'vmid.lock'), lockWaitSeconds: 5 }), {
+    message: `proxmox vmid allocation: refusing ${open}: ${open} is writable by group or others (mode 0777)`,
+  });
+  assert.equal(calls, 0);
+});

@@ -16,6 +16,13 @@ describe('container ids', () => {
       assert.throws(() => assertValidId(id), (err: unknown) => err instanceof RuntimeError && err.code === 'InvalidArgument' && !err.message.includes('\n'), `id ${JSON.stringify(id)}`);
     }
     assert.throws(() => assertValidId(undefined), /container id cannot be empty/);
+    assert.throws(() => assertValidId('a/b'), { message: 'invalid container ID format: "a/b" (only letters, digits, "_", "+", "-" and "." are allowed, and not "." or "..")' });
+  });
+
+  it('refuses ids that cannot name the lock file <id>.lock (255 bytes at most) with runc\'s message', () => {
+    assert.equal(assertValidId('x'.repeat(250)), 'x'.repeat(250));
+    assert.throws(() => assertValidId('x'.repeat(251)), { message: 'invalid container ID format: 251 characters, at most 250 (the id names files in the state root)' });
+    assert.throws(() => assertValidId('x'.repeat(1024)), { message: 'invalid container ID format: 1024 characters, at most 250 (the id names files in the state root)' });
   });
 });
 

@@ -136,11 +136,12 @@ test('rlimit types must not repeat', () => {
   ]);
 });
 
-test('capabilities must be capability names', () => {
+test('capabilities must be names of capabilities(7) (the schema\'s rule)', () => {
   const spec = goodSpec();
-  spec.process = { cwd: '/', args: ['sh'], capabilities: { effective: ['CAP_NET_RAW', 'chown'] } };
-  assert.deepEqual(rulesOf(spec), [
-    { path: '/process/capabilities/effective/1', message: 'must be a capability name such as CAP_CHOWN (got "chown")' },
+  spec.process = { cwd: '/', args: ['sh'], capabilities: { effective: ['CAP_NET_RAW', 'chown' as 'CAP_CHOWN', 'CAP_FOO' as 'CAP_CHOWN'] } };
+  assert.deepEqual(validateConfigSchema(spec), [
+    { path: '/process/capabilities/effective/1', message: 'must be a capability name of capabilities(7), such as "CAP_CHOWN"' },
+    { path: '/process/capabilities/effective/2', message: 'must be a capability name of capabilities(7), such as "CAP_CHOWN"' },
   ]);
 });
 
@@ -150,14 +151,15 @@ test('annotation keys must not be empty', () => {
   ]);
 });
 
-test('mount destinations must be absolute, and id-mapped mounts need both maps', () => {
+test('mount destinations may be relative on Linux (taken from /) but not elsewhere; id-mapped mounts need both maps', () => {
   const map = [{ containerID: 0, hostID: 1000, size: 1 }];
   const spec = { ...goodSpec(), mounts: [{ destination: 'data' }, { destination: '/m', uidMappings: map }] };
-  assert.deepEqual(rulesOf(spec), [
-    { path: '/mounts/0/destination', message: 'must be an absolute path' },
-    { path: '/mounts/1/gidMappings', message: 'is required when uidMappings is set' },
-  ]);
+  assert.deepEqual(rulesOf(spec), [{ path: '/mounts/1/gidMappings', message: 'is required when uidMappings is set' }]);
   assert.deepEqual(rulesOf({ ...goodSpec(), mounts: [{ destination: '/m', uidMappings: map, gidMappings: map }] }), []);
+  const { linux: _linux, ...notLinux } = goodSpec();
+  assert.deepEqual(rulesOf({ ...notLinux, hostname: undefined, freebsd: {}, mounts: [{ destination: 'data' }] } as Spec), [
+    { path: '/mounts/0/destination', message: 'must be an absolute path' },
+  ]);
 });
 
 test('hook paths must be absolute and timeouts positive', () => {
@@ -249,9 +251,9 @@ test('sysctls must live in a namespace the container has of its own', () => {
 });
 
 test('every problem is reported, not only the first', () => {
-  const spec: Spec = { ociVersion: 'x', process: { cwd: 'rel', args: [] }, mounts: [{ destination: 'd' }] };
+  const spec: Spec = { ociVersion: 'x', process: { cwd: 'rel', args: [] }, mounts: [{ destination: '/d' }], hooks: { poststop: [{ path: 'rel' }] } };
   assert.deepEqual(
     rulesOf(spec).map((p) => p.path),
-    ['/ociVersion', '/root', '/process/cwd', '/process/args', '/mounts/0/destination'],
+    ['/ociVersion', '/root', '/process/cwd', '/process/args', '/hooks/poststop/0/path'],
   );
 });

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { compileOfficialSchemas, repoRoot } from './fixtures/oci/official-schema.js';
 import {
+  enumPhrases,
   patternPhrases,
   problemsFromAjvErrors,
   validateConfigSchema,
@@ -40,7 +41,7 @@ test('type, enum, pattern, range and length errors read as rules', () => {
   assert.deepEqual(validateConfigSchema(doc), [
     { path: '/ociVersion', message: 'must be a string' },
     { path: '/process/args', message: 'must be an array' },
-    { path: '/process/rlimits/0/type', message: 'must be a resource limit name such as RLIMIT_NOFILE' },
+    { path: '/process/rlimits/0/type', message: 'must be a resource of setrlimit(2), such as "RLIMIT_NOFILE"' },
     { path: '/process/rlimits/0/soft', message: 'must be at least 0' },
     { path: '/process/ioPriority/class', message: 'must be one of "IOPRIO_CLASS_RT", "IOPRIO_CLASS_BE", "IOPRIO_CLASS_IDLE"' },
     { path: '/hooks/poststop/0/timeout', message: 'must be at least 1' },
@@ -87,6 +88,22 @@ test('every pattern in our schemas has a plain-words message', () => {
   }
   assert.ok(patterns.size >= 8, `found only ${patterns.size} patterns`);
   for (const pattern of patterns) assert.ok(patternPhrases.has(pattern), `no message for pattern ${pattern}`);
+});
+
+test('every enum of more than 10 values has a plain-words message, and the message is used', () => {
+  const firsts: string[] = [];
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(walk);
+    if (typeof node !== 'object' || node === null) return;
+    for (const [key, value] of Object.entries(node)) {
+      if (key === 'enum' && Array.isArray(value) && value.length > 10) firsts.push(String(value[0]));
+      walk(value);
+    }
+  };
+  walk(JSON.parse(fs.readFileSync(path.join(repoRoot, 'schemas/oci-config.schema.json'), 'utf8')));
+  assert.deepEqual(firsts.sort(), [...enumPhrases.keys()].sort());
+  const problems = validateConfigSchema({ ociVersion: '1.0.0', process: { cwd: '/', capabilities: { ambient: ['CAP_NET_RAW', 'NET_RAW'] } } });
+  assert.deepEqual(problems, [{ path: '/process/capabilities/ambient/1', message: 'must be a capability name of capabilities(7), such as "CAP_CHOWN"' }]);
 });
 
 test('the proxrun configuration accepts a full, valid file', () => {

@@ -86,6 +86,50 @@ test('the token secret file must be 0600 or stricter, and its content never show
   }
 });
 
+test('the token secret file must be root\'s alone: no other owner, no open folder, no symbolic link', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'proxrun-secret-'));
+  const refused = (file: string, message: string): void => {
+    assert.throws(() => readTokenSecret(file), (err: unknown) => {
+      assert.ok(err instanceof Error);
+      assert.equal(err.message, message);
+      assert.doesNotMatch(err.message, /sekrit/);
+      return true;
+    });
+  };
+  try {
+    const good = path.join(dir, 'token');
+    fs.writeFileSync(good, 'sekrit-value-123\n', { mode: 0o600 });
+    assert.equal(readTokenSecret(good), 'sekrit-value-123');
+
+    const foreign = path.join(dir, 'foreign');
+    fs.writeFileSync(foreign, 'sekrit-value-123\n', { mode: 0o600 });
+    fs.chownSync(foreign, 65534, 65534);
+    refused(foreign, `proxrun config: proxmox.tokenSecretFile ${foreign} belongs to uid 65534; it must belong to uid 0 (chown 0 ${foreign})`);
+
+    const link = path.join(dir, 'link');
+    fs.symlinkSync(good, link);
+    refused(link, `proxrun config: proxmox.tokenSecretFile ${link} is a symbolic link; name the file itself`);
+
+    for (const mode of [0o777, 0o1777, 0o755]) {
+      const open = path.join(dir, `open-${mode.toString(8)}`);
+      fs.mkdirSync(open);
+      fs.chmodSync(open, mode);
+      const inOpen = path.join(open, 'token');
+      fs.writeFileSync(inOpen, 'sekrit-value-123\n', { mode: 0o600 });
+      refused(inOpen, `proxrun config: proxmox.tokenSecretFile ${inOpen}: its folder ${open} has mode ${mode.toString(8).padStart(4, '0')}; it must give group and others no access (chmod 700 ${open})`);
+    }
+
+    const theirs = path.join(dir, 'theirs');
+    fs.mkdirSync(theirs, { mode: 0o700 });
+    const inTheirs = path.join(theirs, 'token');
+    fs.writeFileSync(inTheirs, 'sekrit-value-123\n', { mode: 0o600 });
+    fs.chownSync(theirs, 65534, 65534);
+    refused(inTheirs, `proxrun config: proxmox.tokenSecretFile ${inTheirs}: refusing ${theirs}: ${theirs} belongs to uid 65534, not to uid 0`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('config errors name the missing or bad setting', () => {
   assert.throws(() => createProxmoxClient({ transport: 'api', node: 'pve1' }), /^Error: proxrun config: proxmox\.apiUrl is required for transport "api"$/);
   assert.throws(() => createProxmoxClient({ transport: 'api', node: 'pve1', apiUrl: 'https://h:8006' }), /proxmox\.tokenId is required for transport "api"/);

@@ -24,6 +24,7 @@ describe('translateSpec: mounts', () => {
     ['/dev/shm as tmpfs', { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] }, 'shm dev/shm tmpfs nosuid,noexec,nodev,mode=1777,size=65536k,create=dir 0 0'],
     ['/dev/mqueue', { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] }, 'mqueue dev/mqueue mqueue nosuid,noexec,nodev,create=dir 0 0'],
     ['a read-only tmpfs', { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['ro', 'mode=755'] }, 'tmpfs run tmpfs ro,mode=755,create=dir 0 0'],
+    ['a tmpfs whose source is a path: only a name, the type', { destination: '/mnt', type: 'tmpfs', source: '/', options: ['size=1m', 'nr_inodes=1k', 'uid=1000', 'gid=1000'] }, 'tmpfs mnt tmpfs size=1m,nr_inodes=1k,uid=1000,gid=1000,create=dir 0 0'],
   ];
   for (const [name, mount, entry] of entries) {
     it(`turns ${name} into an lxc.mount.entry`, () => assert.deepEqual(mountEntries([mount]), [entry]));
@@ -41,6 +42,11 @@ describe('translateSpec: mounts', () => {
     ['a relative bind source', { destination: '/a', type: 'bind', source: 'b', options: ['bind'] }, '/mounts/0/source', 'a bind source must be an absolute host path without white space, control characters or ".."'],
     ['shared propagation', { destination: '/a', type: 'bind', source: '/b', options: ['bind', 'rshared'] }, '/mounts/0/options', 'mount option "rshared" is not supported for bind mounts by the proxmox-lxc backend'],
     ['an idmapped mount', { destination: '/a', type: 'bind', source: '/b', options: ['bind'], uidMappings: [{ containerID: 0, hostID: 1, size: 1 }] }, '/mounts/0', 'idmapped mounts are not supported by the proxmox-lxc backend'],
+    // A tmpfs option goes into the entry's options field as it is: its value may carry nothing more.
+    ['a tmpfs size that smuggles rbind', { source: '/', type: 'tmpfs', destination: '/mnt', options: ['size=1m,rbind'] }, '/mounts/0/options/0', '"size=1m,rbind": the value of size must match /^[0-9]+[kmgKMG%]?$/ (the option goes into an lxc.mount.entry as it is)'],
+    ['a space in a tmpfs option', { source: 'tmpfs', type: 'tmpfs', destination: '/mnt', options: ['mode=755 0 0'] }, '/mounts/0/options/0', '"mode=755 0 0": the value of mode must match /^[0-7]{1,4}$/ (the option goes into an lxc.mount.entry as it is)'],
+    ['a newline in a tmpfs option', { source: 'tmpfs', type: 'tmpfs', destination: '/mnt', options: ['nosuid', 'uid=0\nlxc.apparmor.profile=unconfined'] }, '/mounts/0/options/1', '"uid=0\\nlxc.apparmor.profile=unconfined": the value of uid must match /^[0-9]+$/ (the option goes into an lxc.mount.entry as it is)'],
+    ['an unknown tmpfs option', { source: 'tmpfs', type: 'tmpfs', destination: '/mnt', options: ['huge=always'] }, '/mounts/0/options/0', 'mount option "huge=always" is not supported for this mount by the proxmox-lxc backend'],
   ];
   for (const [name, mount, path, message] of refused) {
     it(`refuses ${name}`, () => assert.deepEqual(translateSpec(withSpec({ mounts: [mount] }), OPTIONS).problems, [{ path, message }]));
@@ -58,7 +64,6 @@ describe('translateSpec: linux namespaces, sysctl, paths and the rest', () => {
     ['a net sysctl', { sysctl: { 'net.ipv4.ping_group_range': '0 0' } }, [{ path: '/linux/sysctl/net.ipv4.ping_group_range', message: 'Proxmox allows only the IPC-namespaced sysctls (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue) as raw keys' }]],
     ['an extra masked path', { maskedPaths: ['/proc/kcore', '/etc/secret'] }, [{ path: '/linux/maskedPaths/1', message: 'masked path /etc/secret is not one the proxmox-lxc container already protects' }]],
     ['an extra read-only path', { readonlyPaths: ['/proc/sys', '/data'] }, [{ path: '/linux/readonlyPaths/1', message: 'read-only path /data is not one the proxmox-lxc container already protects' }]],
-    ['seccomp', { seccomp: { defaultAction: 'SCMP_ACT_ALLOW' } }, [{ path: '/linux/seccomp', message: 'seccomp profiles are not supported by the proxmox-lxc backend' }]],
     ['rootfsPropagation', { rootfsPropagation: 'shared' }, [{ path: '/linux/rootfsPropagation', message: 'rootfs propagation is not supported by the proxmox-lxc backend' }]],
     ['personality', { personality: { domain: 'LINUX32' } }, [{ path: '/linux/personality', message: 'personality is not supported by the proxmox-lxc backend' }]],
   ];

@@ -72,7 +72,7 @@ describe('whole configs', () => {
     assert.deepEqual(result.problems, []);
     assert.equal(result.plan?.createParams.hostname, 'ctrcapture');
     assert.equal(result.plan?.createParams.cpuunits, 39);
-    assert.equal(result.plan?.noNewPrivileges, true);
+    assert.equal(result.plan?.launch.noNewPrivileges, true);
     assert.deepEqual(result.plan?.rawLxc.filter(([key]) => key === 'lxc.mount.entry').map(([, v]) => v.split(' ')[1]), ['dev/shm', 'dev/mqueue', 'run']);
   });
 
@@ -89,9 +89,9 @@ describe('whole configs', () => {
     assert.equal(result.plan?.stopSignal, 'SIGTERM');
   });
 
-  it('names each default of podman that needs a setting: netns path, sysctl, seccomp', () => {
+  it('names each default of podman that still needs a setting: netns path, sysctl (its seccomp profile is accepted)', () => {
     const result = translateSpec(fixture('podman-run-default.json'), OPTIONS);
-    assert.deepEqual(result.problems.map((p) => p.path), ['/linux/namespaces/1/path', '/linux/sysctl/net.ipv4.ping_group_range', '/linux/seccomp']);
+    assert.deepEqual(result.problems.map((p) => p.path), ['/linux/namespaces/1/path', '/linux/sysctl/net.ipv4.ping_group_range']);
   });
 
   it('translates `proxrun spec` apart from its terminal, which it names', () => {
@@ -115,8 +115,9 @@ describe('whole configs', () => {
   });
 
   it('collects every problem, not just the first', () => {
-    const result = translateSpec(withSpec({ process: { terminal: true }, linux: { seccomp: { defaultAction: 'SCMP_ACT_ALLOW' } }, annotations: { 'io.proxrun.pve.x': '1' } }), OPTIONS);
-    assert.deepEqual(result.problems.map((p) => p.path).sort(), ['/annotations/io.proxrun.pve.x', '/linux/seccomp', '/process/terminal']);
+    const seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['ioctl'], action: 'SCMP_ACT_NOTIFY' }] };
+    const result = translateSpec(withSpec({ process: { terminal: true }, linux: { seccomp }, annotations: { 'io.proxrun.pve.x': '1' } }), OPTIONS);
+    assert.deepEqual(result.problems.map((p) => p.path).sort(), ['/annotations/io.proxrun.pve.x', '/linux/seccomp/syscalls/0/action', '/process/terminal']);
   });
 
   it('is pure: the same input gives deep-equal output and the input is not changed', () => {

@@ -102,7 +102,8 @@ class PassthroughBackend implements Backend {
     if (req.noPivot) args.push('--no-pivot');
     if (req.noNewKeyring) args.push('--no-new-keyring');
     if (req.preserveFds > 0) args.push('--preserve-fds', String(req.preserveFds));
-    args.push(req.record.id);
+    // `--` first: an id such as `--help` is an id to runc and crun, never a flag.
+    args.push('--', req.record.id);
     return args;
   }
 
@@ -116,14 +117,14 @@ class PassthroughBackend implements Backend {
   }
 
   async start(record: ContainerRecord, ctx: BackendContext): Promise<void> {
-    await this.runOrFail(ctx, [...this.globalArgs(ctx), 'start', record.id]);
+    await this.runOrFail(ctx, [...this.globalArgs(ctx), 'start', '--', record.id]);
   }
 
   async status(record: ContainerRecord, ctx: BackendContext): Promise<BackendStatus> {
     if (!this.knows(record, ctx)) return { status: 'stopped', pid: 0 };
     const bin = this.binaryOrThrow(ctx);
     // `state` runs on every poll: node's execFile loads nothing, where execa would cost a chunk load.
-    const result = await captureOutput(bin, ['--root', path.join(ctx.containerDir, this.name), 'state', record.id]);
+    const result = await captureOutput(bin, ['--root', path.join(ctx.containerDir, this.name), 'state', '--', record.id]);
     if (result.exitCode !== 0) {
       // The child lost the container (deleted behind our back): it is not running any more.
       if (/does not exist|not found|No such file/i.test(result.stderr)) return { status: 'stopped', pid: 0 };
@@ -143,7 +144,7 @@ class PassthroughBackend implements Backend {
   async kill(record: ContainerRecord, signal: number, all: boolean, ctx: BackendContext): Promise<void> {
     const args = [...this.globalArgs(ctx, false), 'kill'];
     if (all) args.push('--all');
-    args.push(record.id, String(signal));
+    args.push('--', record.id, String(signal));
     await this.runOrFail(ctx, args);
   }
 
@@ -151,12 +152,12 @@ class PassthroughBackend implements Backend {
     if (!this.knows(record, ctx)) return;
     const args = [...this.globalArgs(ctx, false), 'delete'];
     if (force) args.push('--force');
-    args.push(record.id);
+    args.push('--', record.id);
     await this.runOrFail(ctx, args);
   }
 
   async ps(record: ContainerRecord, format: 'table' | 'json', psArgs: string[], ctx: BackendContext): Promise<void> {
-    await this.runOrFail(ctx, [...this.globalArgs(ctx, false), 'ps', '--format', format, record.id, ...psArgs]);
+    await this.runOrFail(ctx, [...this.globalArgs(ctx, false), 'ps', '--format', format, '--', record.id, ...psArgs]);
   }
 
   async exec(record: ContainerRecord, req: ExecRequest, ctx: BackendContext): Promise<number> {
@@ -175,16 +176,16 @@ class PassthroughBackend implements Backend {
     if (req.apparmor) args.push('--apparmor', req.apparmor);
     if (req.processLabel) args.push('--process-label', req.processLabel);
     if (req.preserveFds > 0) args.push('--preserve-fds', String(req.preserveFds));
-    args.push(record.id, ...req.args);
+    args.push('--', record.id, ...req.args);
     return this.runInherited(ctx, args, preservedFdCount(req.preserveFds));
   }
 
   async pause(record: ContainerRecord, ctx: BackendContext): Promise<void> {
-    await this.runOrFail(ctx, [...this.globalArgs(ctx, false), 'pause', record.id]);
+    await this.runOrFail(ctx, [...this.globalArgs(ctx, false), 'pause', '--', record.id]);
   }
 
   async resume(record: ContainerRecord, ctx: BackendContext): Promise<void> {
-    await this.runOrFail(ctx, [...this.globalArgs(ctx, false), 'resume', record.id]);
+    await this.runOrFail(ctx, [...this.globalArgs(ctx, false), 'resume', '--', record.id]);
   }
 
   async update(record: ContainerRecord, resources: Buffer, ctx: BackendContext): Promise<void> {
@@ -192,7 +193,7 @@ class PassthroughBackend implements Backend {
     const file = path.join(ctx.containerDir, `resources-${process.pid}.json`);
     fs.writeFileSync(file, resources, { mode: 0o600 });
     try {
-      await this.runOrFail(ctx, [...this.globalArgs(ctx, false), 'update', '--resources', file, record.id]);
+      await this.runOrFail(ctx, [...this.globalArgs(ctx, false), 'update', '--resources', file, '--', record.id]);
     } finally {
       fs.rmSync(file, { force: true });
     }

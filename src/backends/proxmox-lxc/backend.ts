@@ -4,8 +4,9 @@
  * (docs/monitor-design.md). Proxmox is reached through PveOps; LXC facts
  * (init pid, cgroup) are read locally, since proxrun runs on the node.
  */
+import { statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { releaseStart } from '../../monitor/index.js';
+import { hostIds, PROXMOX_DEFAULT_ID_MAP, readExitStatus, releaseStart } from '../../monitor/index.js';
 import type { Problem } from '../../oci/problems.js';
 import type { Spec } from '../../oci/spec.js';
 import type { Backend, BackendContext, BackendStatus, CreateRequest, ExecRequest } from '../../runtime/backend.js';
@@ -17,11 +18,14 @@ import { containerStatus } from './container-status.js';
 import { createContainer } from './create-container.js';
 import type { TranslateResult } from './translate/ct-plan.js';
 import { destroyContainer } from './destroy-container.js';
-import { EXEC_RUNTIME_FAILURE, execAttached, execDetached } from './exec/exec.js';
+import { EXEC_RUNTIME_FAILURE, execAttached, execDetached, handStdioTo } from './exec/exec.js';
+import { execCommand } from './exec/exec-command.js';
 import { resolveExecProcess } from './exec/exec-process.js';
 import { hookStateJson } from './hook-state.js';
 import { pidInOwnNamespace, runStartContainerHooks, startContainerHooksEntry, startContainerHooksOf } from './container-hooks.js';
 import { SUPPORTED_MOUNT_OPTIONS } from './translate/translate-mounts.js';
+import { SECCOMP_ACTIONS, SECCOMP_ARCHES, SECCOMP_FLAGS, SECCOMP_OPERATORS } from './translate/translate-seccomp.js';
+import { LINUX_CAPABILITIES } from './translate/linux-capabilities.js';
 import { runHooks } from '../shared/hooks.js';
 import { cgroupDirOf, cgroupPids, initPid } from './lxc-local.js';
 import { signalMonitor } from './monitor/monitor-process.js';
@@ -30,10 +34,14 @@ import { freezeCt, thawCt } from './pause.js';
 import { applyOomScoreAdj, processOptionsEntry, processOptionsOf } from './process-options.js';
 import { resourcesToCtParams } from './translate/update-resources.js';
 import { translateSpec } from './translate/translate.js';
+import { hostSecurity } from './host-security.js';
 import { printPidList } from '../shared/ps-output.js';
 import { resolveSettings, type LxcBackendSettings } from './settings.js';
 
 const SIGKILL = 9;
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** How often `run` without --detach looks for the exit status the monitor writes. */
+const WAIT_POLL_MS = 50;
 
 export function createProxmoxLxcBackend(): Backend {
   return new ProxmoxLxcBackend();
@@ -45,8 +53,23 @@ function settingsOrThrow(ctx: BackendContext): LxcBackendSettings {
   return settings;
 }
 
+/** What each absolute mount source is on this node, for the pure translator (a file bind needs `create=file`). */
+function sourceKindsOf(spec: Spec): Record<string, 'file' | 'dir'> {
+  const kinds: Record<string, 'file' | 'dir'> = {};
+  for (const mount of spec.mounts ?? []) {
+    const source = mount.source;
+    if (source === undefined || !source.startsWith('/') || kinds[source] !== undefined) continue;
+    try {
+      kinds[source] = statSync(source).isDirectory() ? 'dir' : 'file';
+    } catch {
+      // missing: guessed from the destination, and LXC names it at start
+    }
+  }
+  return kinds;
+}
+
 function translate(spec: Spec, id: string, ctx: BackendContext, settings: LxcBackendSettings | undefined): TranslateResult {
-  return translateSpec(spec, { containerId: id, lenient: ctx.config.lenient === true, storage: settings?.storage ?? 'local' });
+  return translateSpec(spec, { containerId: id, lenient: ctx.config.lenient === true, storage: settings?.storage ?? 'local', hostSecurity: hostSecurity(), sourceKinds: sourceKindsOf(spec) });
 }
 
 class ProxmoxLxcBackend implements Backend {
@@ -91,7 +114,7 @@ class ProxmoxLxcBackend implements Backend {
       // The init waits at its gate: what it sets now, the app inherits.
       if (options.oomScoreAdj !== undefined) await applyOomScoreAdj(pid, options.oomScoreAdj);
       await this.startContainerHooks(record, data, pid, settings, ctx);
-      await releaseStart(data.monitorDir ?? '', { noNewPrivileges: options.noNewPrivileges });
+      await releaseStart(data.monitorDir ?? '');
     } catch (err) {
       throw new RuntimeError('Backend', `proxmox-lxc start: ${(err as Error).message}`);
     }
@@ -119,6 +142,20 @@ class ProxmoxLxcBackend implements Backend {
   async status(record: ContainerRecord, ctx: BackendContext): Promise<BackendStatus> {
     const settings = settingsOrThrow(ctx);
     return containerStatus(this.data(record, ctx), settings.lxcPath, ctx.containerDir);
+  }
+
+  /** The app's exit status, once the monitor has recorded it (137 when the monitor was killed before it could). */
+  async wait(record: ContainerRecord, ctx: BackendContext): Promise<number> {
+    const settings = settingsOrThrow(ctx);
+    const data = this.data(record, ctx);
+    const monitorDir = data.monitorDir;
+    if (monitorDir === undefined) throw errNotRunning();
+    for (;;) {
+      const recorded = await readExitStatus(monitorDir);
+      if (recorded !== undefined) return recorded;
+      if ((await containerStatus(data, settings.lxcPath, ctx.containerDir)).status === 'stopped') return (await readExitStatus(monitorDir)) ?? 137;
+      await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
+    }
   }
 
   async kill(record: ContainerRecord, signal: number, all: boolean, ctx: BackendContext): Promise<void> {
@@ -181,9 +218,16 @@ class ProxmoxLxcBackend implements Backend {
     const data = this.data(record, ctx);
     const { status } = await containerStatus(data, settings.lxcPath, ctx.containerDir);
     if (status !== 'running' || data.vmid === undefined) throw new RuntimeError('NotRunning', 'container not running', EXEC_RUNTIME_FAILURE);
-    const target = { lxcPath: settings.lxcPath, vmid: data.vmid };
-    if (!req.detach) return execAttached(target, proc);
-    await execDetached(target, proc, req.pidFile);
+    const options = processOptionsOf(record.backendData);
+    const command = execCommand(settings.lxcPath, data.vmid, proc, options, process.env.PATH ?? DEFAULT_PATH);
+    // A uid outside the CT's id map has no host uid: the launcher's setuid refuses it.
+    try {
+      handStdioTo(hostIds(proc.uid, proc.gid, options.unprivileged === true ? PROXMOX_DEFAULT_ID_MAP : undefined).uid);
+    } catch {
+      // left to the launcher
+    }
+    if (!req.detach) return execAttached(command);
+    await execDetached(command, req.pidFile);
     return 0;
   }
 
@@ -224,14 +268,31 @@ class ProxmoxLxcBackend implements Backend {
     }
   }
 
-  /** Fixed at build time, as features.md asks: the hooks this backend runs (createContainer and startContainer inside the CT). */
+  /**
+   * Fixed at build time, as features.md asks: the hooks this backend runs (createContainer and
+   * startContainer inside the CT), the capabilities and the seccomp actions, operators,
+   * architectures and flags the in-CT launcher applies (SCMP_ACT_NOTIFY is refused).
+   */
   async features(_ctx: BackendContext): Promise<Record<string, unknown> | null> {
+    const sorted = (names: Iterable<string>): string[] => [...names].sort();
     return {
       ociVersionMin: '1.0.0',
       ociVersionMax: '1.3.0',
       hooks: ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'],
       mountOptions: [...SUPPORTED_MOUNT_OPTIONS],
-      linux: { namespaces: ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup', 'user'], seccomp: { enabled: false }, apparmor: { enabled: true } },
+      linux: {
+        namespaces: ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup', 'user'],
+        capabilities: [...LINUX_CAPABILITIES],
+        seccomp: {
+          enabled: true,
+          actions: sorted(Object.keys(SECCOMP_ACTIONS)),
+          operators: sorted(Object.keys(SECCOMP_OPERATORS)),
+          archs: sorted(Object.keys(SECCOMP_ARCHES)),
+          knownFlags: ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW', 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'],
+          supportedFlags: sorted(Object.keys(SECCOMP_FLAGS)),
+        },
+        apparmor: { enabled: true },
+      },
     };
   }
 }

@@ -52,11 +52,12 @@ export async function createContainer(inputs: CreateInputs): Promise<LxcContaine
     save();
     await step('prepare monitor', async () => {
       await ensureMonitorBase();
-      await prepareMonitorDir(monitorDir, plan.process, idMap === undefined ? {} : { idMap });
+      // `run` attached: the app reads proxrun's stdin through the monitor's relay.
+      await prepareMonitorDir(monitorDir, plan.launch, { ...(idMap === undefined ? {} : { idMap }), stdin: req.attachStdin === true });
     });
     // File binds the CT's root cannot reach (podman's runroot files) go through the monitor folder.
     const mounts = await step('prepare monitor', () => reachableBindEntries(monitorDir, plan.rawLxc, idMap));
-    const entries = [...mounts, ...lxcConfigEntries(monitorDir, plan.process)];
+    const entries = [...mounts, ...lxcConfigEntries(monitorDir)];
     const replaced = SINGLE_VALUED_KEYS.filter((key) => entries.some(([k]) => k === key));
     await step('write raw lxc keys', () =>
       editGuestConf(guestConfPath(settings.pveDir, node, 'lxc', vmid), (conf) =>

@@ -1,16 +1,23 @@
 /**
- * The parts of `process` that neither Proxmox nor LXC's config can hold: `noNewPrivileges` and
- * `oomScoreAdj`. `create` keeps them in the record's backend data; `start` applies them while the
- * CT's init waits at its gate: the host writes `/proc/<init>/oom_score_adj` (the app, forked by
- * the init, inherits it), and the start order tells the init to run the app under
- * `setpriv --nnp` (docs/monitor-design.md).
+ * What `exec` and `start` need of the container's process after `create` (the spec is not kept):
+ * `oomScoreAdj` (Proxmox has no option for it: `start` writes `/proc/<init>/oom_score_adj` from
+ * the host while the init waits at its gate, and the app inherits it; every exec gets it too, as
+ * runc's nsexec writes the container's value for execs), whether the CT is unprivileged (an exec's
+ * stdio is handed to its user through the id map), the container's seccomp profile (runc
+ * applies it to every exec), its rlimits (an exec without rlimits of its own gets them) and the
+ * CT's bounding set (an exec can have no capability outside it).
  */
 import { writeFile } from 'node:fs/promises';
+import type { LinuxSeccomp, Rlimit } from '../../oci/spec.js';
 import type { CtPlan } from './translate/ct-plan.js';
 
 export interface ProcessOptions {
-  readonly noNewPrivileges: boolean;
+  /** Whether the CT has a user namespace (Proxmox's default id map): exec maps its user's uid through it. */
+  readonly unprivileged?: boolean;
   readonly oomScoreAdj?: number;
+  readonly seccomp?: LinuxSeccomp;
+  readonly rlimits: readonly Rlimit[];
+  readonly ctCapabilities: readonly string[];
 }
 
 const KEY = 'processOptions';
@@ -19,19 +26,29 @@ const KEY = 'processOptions';
 export function processOptionsEntry(plan: CtPlan): Record<string, ProcessOptions> {
   return {
     [KEY]: {
-      noNewPrivileges: plan.noNewPrivileges === true,
+      unprivileged: plan.createParams['unprivileged'] === 1,
       ...(plan.oomScoreAdj !== undefined ? { oomScoreAdj: plan.oomScoreAdj } : {}),
+      ...(plan.seccomp !== undefined ? { seccomp: plan.seccomp } : {}),
+      rlimits: plan.rlimits,
+      ctCapabilities: plan.ctCapabilities,
     },
   };
 }
 
+function isStringArray(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string');
+}
+
 export function processOptionsOf(backendData: Record<string, unknown>): ProcessOptions {
   const raw = backendData[KEY];
-  if (typeof raw !== 'object' || raw === null) return { noNewPrivileges: false };
-  const { noNewPrivileges, oomScoreAdj } = raw as Record<string, unknown>;
+  if (typeof raw !== 'object' || raw === null) return { rlimits: [], ctCapabilities: [] };
+  const { unprivileged, oomScoreAdj, seccomp, rlimits, ctCapabilities } = raw as Record<string, unknown>;
   return {
-    noNewPrivileges: noNewPrivileges === true,
+    unprivileged: unprivileged === true,
     ...(typeof oomScoreAdj === 'number' && Number.isInteger(oomScoreAdj) ? { oomScoreAdj } : {}),
+    ...(typeof seccomp === 'object' && seccomp !== null ? { seccomp: seccomp as LinuxSeccomp } : {}),
+    rlimits: Array.isArray(rlimits) ? (rlimits as Rlimit[]) : [],
+    ctCapabilities: isStringArray(ctCapabilities) ? ctCapabilities : [],
   };
 }
 

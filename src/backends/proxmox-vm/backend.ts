@@ -5,7 +5,7 @@
  * file) holds the guest's virtio-console ports, relays output, forwards signals and exits with the
  * payload's status. Proxmox is reached through `qm`/`pvesh` on this node.
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createProxmoxClient } from '../../proxmox/index.js';
 import { CliQemuClient, type QemuClient } from '../../proxmox/qemu.js';
 import type { Problem } from '../../oci/problems.js';
@@ -18,6 +18,7 @@ import { createVm } from './create-vm.js';
 import { destroyVm } from './destroy-vm.js';
 import { sendMonitorCommand } from './monitor/monitor-client.js';
 import { isVmMonitor } from './monitor/monitor-spawn.js';
+import { exitStatusFile, monitorErrorFile } from './monitor/vm-dir.js';
 import { resolveVmSettings, type VmBackendSettings } from './settings.js';
 import { loadVmData, saveProgress, startedMarker, type VmContainerData } from './vm-data.js';
 import { planVm, type VmPlanResult } from './translate/vm-plan.js';
@@ -26,6 +27,9 @@ import { hasVirtiofsd } from './virtiofsd.js';
 import { describeSource } from './bind-source.js';
 import { execRefused } from './exec/exec.js';
 import { printPidList } from '../shared/ps-output.js';
+
+/** How often `run` without --detach looks for the exit status the monitor writes. */
+const WAIT_POLL_MS = 100;
 
 declare const __PROXRUN_VERSION__: string;
 declare const __PROXRUN_COMMIT__: string;
@@ -114,6 +118,32 @@ class ProxmoxVmBackend implements Backend {
 
   async status(record: ContainerRecord, ctx: BackendContext): Promise<BackendStatus> {
     return vmStatus(this.data(record, ctx), ctx.containerDir);
+  }
+
+  /**
+   * The payload's exit status, once the monitor has recorded it. A monitor that ended without one
+   * failed to reach the guest (its reason is in monitor-error) or was killed (137).
+   */
+  async wait(record: ContainerRecord, ctx: BackendContext): Promise<number> {
+    const data = this.data(record, ctx);
+    const vmDir = data.vmDir;
+    if (vmDir === undefined || data.monitorPid === undefined) throw errNotRunning();
+    const recorded = async (): Promise<number | undefined> => {
+      const text = await readFile(exitStatusFile(vmDir), 'utf8').catch(() => '');
+      return /^\d+$/.test(text.trim()) ? Number(text.trim()) : undefined;
+    };
+    for (;;) {
+      const status = await recorded();
+      if (status !== undefined) return status;
+      if (!(await isVmMonitor(data.monitorPid, vmDir))) {
+        const late = await recorded();
+        if (late !== undefined) return late;
+        const reason = (await readFile(monitorErrorFile(vmDir), 'utf8').catch(() => '')).trim();
+        if (reason !== '') throw new RuntimeError('Backend', `proxmox-vm run: ${reason}`);
+        return 137;
+      }
+      await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
+    }
   }
 
   async kill(record: ContainerRecord, signal: number, _all: boolean, ctx: BackendContext): Promise<void> {

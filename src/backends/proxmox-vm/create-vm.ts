@@ -19,6 +19,7 @@ import { spawnVmMonitor } from './monitor/monitor-spawn.js';
 import { writePidFile } from '../../runtime/pid-file.js';
 import type { VmBackendSettings } from './settings.js';
 import { step } from '../../proxmox/step.js';
+import { ensureTrustedDir } from '../../proxmox/private-dir.js';
 import { saveProgress, type VmContainerData } from './vm-data.js';
 import { vmDirFor, vmInitrdPath } from './monitor/vm-dir.js';
 import type { VmPlan } from './translate/vm-plan.js';
@@ -87,6 +88,7 @@ export async function createVm(inputs: CreateVmInputs): Promise<VmContainerData>
     save();
     const shares: GuestShare[] = plan.shares.map((share, index) => ({ tag: mappingId(vmDir, index), destination: share.destination, readonly: share.readonly }));
     await timed('per-VM initrd', async () => {
+      ensureTrustedDir(settings.runBase);
       await mkdir(vmDir, { recursive: true, mode: 0o700 });
       await writeVmInitrd(base.path, { ...plan.guest, ...(shares.length > 0 ? { shares } : {}) }, vmInitrdPath(vmDir));
     });

@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { PRIVATE_RUN_DIR } from '../../proxmox/private-dir.js';
 import { proxmoxDefaults } from '../../proxmox/settings.js';
 import type { ProxrunConfig } from '../../runtime/config.js';
 
@@ -30,7 +31,8 @@ export const DEFAULT_VM_MEMORY_MIB = 256;
 /** Below this the guest kernel and initramfs do not boot reliably. */
 export const MIN_VM_MEMORY_MIB = 64;
 export const INITRAMFS_CACHE_DIR = '/var/cache/proxrun/vm-initramfs';
-export const VM_RUN_BASE = '/run/proxrun/vm';
+/** Outside every state root (a container id `vm` must not name it), in the folder only root controls. */
+export const VM_RUN_BASE = path.join(PRIVATE_RUN_DIR, 'vm');
 
 export function resolveVmSettings(config: ProxrunConfig): { settings?: VmBackendSettings; problems: string[] } {
   const common = proxmoxDefaults(config);

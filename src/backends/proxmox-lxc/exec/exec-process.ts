@@ -1,14 +1,24 @@
 /**
  * The process an `exec` runs, from `--process FILE` (read synchronously, before anything else,
  * because the caller deletes it as soon as proxrun returns) or from the inline form, which starts
- * from the container's own `process` (bundle config.json) as runc does and applies --env, --cwd,
- * --user and --additional-gids on top. What lxc-attach cannot do is refused by name.
+ * from the container's own `process` (bundle config.json) as runc's getProcess does and applies
+ * --env, --cwd, --user, --additional-gids, --cap and --no-new-privs on top. What cannot be done
+ * (a terminal, preserved fds, another AppArmor profile or SELinux label) is refused by name.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Process } from '../../../oci/spec.js';
+import type { Process, Rlimit } from '../../../oci/spec.js';
 import type { ExecRequest } from '../../../runtime/backend.js';
 import { errInvalidArgument, errUnsupported } from '../../../runtime/errors.js';
+import { LINUX_CAPABILITIES } from '../translate/linux-capabilities.js';
+
+export interface ExecCapabilities {
+  readonly bounding: readonly string[];
+  readonly effective: readonly string[];
+  readonly inheritable: readonly string[];
+  readonly permitted: readonly string[];
+  readonly ambient: readonly string[];
+}
 
 export interface ExecProcess {
   readonly args: readonly string[];
@@ -16,8 +26,14 @@ export interface ExecProcess {
   readonly cwd: string;
   readonly uid: number;
   readonly gid: number;
+  readonly additionalGids: readonly number[];
+  readonly capabilities: ExecCapabilities;
+  /** The exec's own rlimits; empty means the container's (as in runc). */
+  readonly rlimits: readonly Rlimit[];
   readonly noNewPrivileges: boolean;
 }
+
+const CAP_SETS = ['bounding', 'effective', 'inheritable', 'permitted', 'ambient'] as const;
 
 const DEFAULT_ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'];
 
@@ -79,7 +95,6 @@ function refuseUnsupported(req: ExecRequest, proc: Process): void {
   if (req.tty || proc.terminal === true) throw errUnsupported('exec: terminal mode (--tty, process.terminal) is not supported by the proxmox-lxc backend: no pty relay yet; run without -t');
   if (req.consoleSocket !== undefined) throw errUnsupported('exec: --console-socket is not supported by the proxmox-lxc backend (no terminal mode)');
   if (req.preserveFds > 0) throw errUnsupported('exec: --preserve-fds is not supported by the proxmox-lxc backend');
-  if (req.caps.length > 0) throw errUnsupported('exec: --cap is not supported by the proxmox-lxc backend: an exec has the capabilities the container was created with');
   if (req.apparmor !== undefined) throw errUnsupported('exec: --apparmor is not supported by the proxmox-lxc backend: an exec runs under the container\'s profile');
   if (req.processLabel !== undefined) throw errUnsupported('exec: --process-label is not supported by the proxmox-lxc backend');
 }
@@ -92,8 +107,6 @@ export function resolveExecProcess(req: ExecRequest, bundle: string): ExecProces
 
   const args = proc.args;
   if (!isStringArray(args) || args.length === 0 || args[0] === '') throw errInvalidArgument('exec: process.args must name a program to run');
-  // The program is started through env(1), which would read a leading NAME=VALUE word as a variable.
-  if (args[0]?.includes('=')) throw errInvalidArgument(`exec: process.args[0] must not contain "=": ${JSON.stringify(args[0])}`);
   if (proc.env !== undefined && !isStringArray(proc.env)) throw errInvalidArgument('exec: process.env must be an array of strings');
   for (const word of [...args, ...(proc.env ?? []), ...req.env]) {
     if (word.includes('\0')) throw errInvalidArgument('exec: process args and env must not contain a NUL character');
@@ -114,10 +127,25 @@ export function resolveExecProcess(req: ExecRequest, bundle: string): ExecProces
     uid = flag.uid;
     gid = flag.gid ?? gid;
   }
-  const extraGids = [...(proc.user?.additionalGids ?? []), ...req.additionalGids.map(Number)];
-  if (extraGids.some((g) => g !== gid)) {
-    throw errUnsupported('exec: process.user.additionalGids is not supported by the proxmox-lxc backend: lxc-attach sets only the primary group');
+  const additionalGids = [...(proc.user?.additionalGids ?? [])];
+  for (const text of req.additionalGids) {
+    if (!/^\d+$/.test(text) || !isId(Number(text))) throw errInvalidArgument(`exec: --additional-gids ${JSON.stringify(text)}: give a gid as a number`);
+    additionalGids.push(Number(text));
   }
+  if (!additionalGids.every(isId)) throw errInvalidArgument('exec: process.user.additionalGids must be numbers');
 
-  return { args: [...args], env, cwd, uid, gid, noNewPrivileges: req.noNewPrivs || proc.noNewPrivileges === true };
+  // runc's getProcess: each --cap goes into the bounding, effective, permitted and ambient sets.
+  const capabilities = Object.fromEntries(CAP_SETS.map((set) => {
+    const list = proc.capabilities?.[set] ?? [];
+    if (!isStringArray(list)) throw errInvalidArgument(`exec: process.capabilities.${set} must be an array of names`);
+    return [set, set === 'inheritable' ? [...list] : [...list, ...req.caps]];
+  })) as unknown as ExecCapabilities;
+  for (const set of CAP_SETS) {
+    for (const name of capabilities[set]) {
+      if (!LINUX_CAPABILITIES.has(name)) throw errInvalidArgument(`exec: process.capabilities.${set}: unknown capability ${JSON.stringify(name)}`);
+    }
+  }
+  const rlimits = Array.isArray(proc.rlimits) ? [...proc.rlimits] : [];
+
+  return { args: [...args], env, cwd, uid, gid, additionalGids, capabilities, rlimits, noNewPrivileges: req.noNewPrivs || proc.noNewPrivileges === true };
 }

@@ -1,5 +1,5 @@
 /**
- * `exec` on a running CT through lxc-attach on this node. Non-detached: lxc-attach shares
+ * `exec` on a running CT through lxc-attach on this node (the command: exec-command.ts). Non-detached: lxc-attach shares
  * proxrun's stdio and proxrun resolves to its status (128+N when it died of signal N).
  * `--detach --pid-file`: a stand-in (exec-standin.ts) runs lxc-attach, in a session of its own
  * with proxrun's fds 0/1/2 only (the shim's or conmon's pipes). Its pid goes into the pid file
@@ -7,19 +7,19 @@
  * which signals it (forwarded to the exec'd process) and reaps it with the exec's status.
  */
 import { spawn } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import fs from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { DEFAULT_HOST_BUSYBOX } from '../../../monitor/index.js';
+import { ensureTrustedDir, PRIVATE_RUN_DIR } from '../../../proxmox/private-dir.js';
 import { RuntimeError } from '../../../runtime/errors.js';
-import { lxcAttachArgs } from './exec-command.js';
-import type { ExecProcess } from './exec-process.js';
+import type { ExecCommand } from './exec-command.js';
 import { renderExecStandin, STANDIN_READY_FD } from './exec-standin.js';
 import { writePidFile } from '../../../runtime/pid-file.js';
 
-/** Where stand-ins make their watcher FIFO for an instant (removed as soon as both ends are open). */
-export const EXEC_RUN_DIR = '/run/proxrun';
+/** Where stand-ins make their watcher FIFO for an instant (removed as soon as both ends are open); outside every state root. */
+export const EXEC_RUN_DIR = PRIVATE_RUN_DIR;
 /** coreutils env: its --default-signal gives the exec default dispositions (busybox env has none). */
 const HOST_ENV = '/usr/bin/env';
 const READY_TIMEOUT_MS = 30_000;
@@ -27,10 +27,6 @@ const READY_TIMEOUT_MS = 30_000;
 /** What runc exits with when exec itself fails (as opposed to the program). */
 export const EXEC_RUNTIME_FAILURE = 255;
 
-export interface ExecTarget {
-  readonly lxcPath: string;
-  readonly vmid: number;
-}
 
 function statusOf(code: number | null, signal: NodeJS.Signals | null): number {
   if (code !== null) return code;
@@ -38,9 +34,35 @@ function statusOf(code: number | null, signal: NodeJS.Signals | null): number {
   return n === undefined ? EXEC_RUNTIME_FAILURE : 128 + n;
 }
 
+/**
+ * runc's fixStdioPermissions, done from the host: each of fds 0-2 that is not /dev/null and not
+ * the user's already is given to `uid` (its group kept), so the exec's user can open
+ * /proc/self/fd/N again, as under runc. Inside an unprivileged CT the launcher cannot do it (the
+ * caller's pipes belong to an unmapped host user), so the host does it with the mapped uid.
+ * Errors are ignored as runc ignores them (EINVAL, EPERM, EROFS).
+ */
+export function handStdioTo(uid: number): void {
+  let nullDev: number | undefined;
+  try {
+    nullDev = fs.statSync('/dev/null').rdev;
+  } catch {
+    return;
+  }
+  for (const fd of [0, 1, 2]) {
+    try {
+      const st = fs.fstatSync(fd);
+      if (st.uid === uid || st.rdev === nullDev) continue;
+      fs.fchownSync(fd, uid, st.gid);
+    } catch {
+      // not ours to change
+    }
+  }
+}
+
 /** Runs the exec in the foreground; resolves to its exit status. */
-export function execAttached(target: ExecTarget, proc: ExecProcess): Promise<number> {
-  const child = spawn('lxc-attach', lxcAttachArgs(target.lxcPath, target.vmid, proc), { stdio: 'inherit' });
+export function execAttached(command: ExecCommand): Promise<number> {
+  const [file = 'lxc-attach', ...args] = command.argv;
+  const child = spawn(file, args, { stdio: 'inherit', env: { ...command.env } });
   return new Promise((resolve, reject) => {
     child.once('error', (err) => reject(new RuntimeError('Backend', `exec: cannot run lxc-attach: ${err.message}`, EXEC_RUNTIME_FAILURE)));
     child.once('exit', (code, signal) => resolve(statusOf(code, signal)));
@@ -70,12 +92,13 @@ function readyLine(stream: Readable, timeoutMs: number): Promise<string> {
  * given) once the exec'd process runs in the CT (or already ended: the stand-in then holds its
  * status for the reaper).
  */
-export async function execDetached(target: ExecTarget, proc: ExecProcess, pidFile: string | undefined): Promise<void> {
-  await mkdir(EXEC_RUN_DIR, { recursive: true, mode: 0o755 });
+export async function execDetached(command: ExecCommand, pidFile: string | undefined): Promise<void> {
+  ensureTrustedDir(EXEC_RUN_DIR);
+  // The launcher's input is in the environment, which only root can read (/proc/PID/environ).
   const child = spawn(
     DEFAULT_HOST_BUSYBOX,
-    ['sh', '-c', renderExecStandin(), 'proxrun-exec', DEFAULT_HOST_BUSYBOX, HOST_ENV, EXEC_RUN_DIR, 'lxc-attach', ...lxcAttachArgs(target.lxcPath, target.vmid, proc)],
-    { stdio: ['inherit', 'inherit', 'inherit', 'pipe'], detached: true },
+    ['sh', '-c', renderExecStandin(), 'proxrun-exec', DEFAULT_HOST_BUSYBOX, HOST_ENV, EXEC_RUN_DIR, ...command.argv],
+    { stdio: ['inherit', 'inherit', 'inherit', 'pipe'], detached: true, env: { ...command.env } },
   );
   const ready = child.stdio[STANDIN_READY_FD] as Socket | null;
   const started = await new Promise<number>((resolve, reject) => {

@@ -2,7 +2,9 @@
  * Archive rootfs delivery: the bundle's rootfs packed as an OCI image layout
  * tar (`oci-layout`, `index.json`, `blobs/sha256/…`, names without `./`, as
  * Proxmox's OCI detection wants), one uncompressed layer, and an image config
- * whose Entrypoint/Env/WorkingDir/User/StopSignal come from the OCI process.
+ * whose Entrypoint/WorkingDir/User/StopSignal come from the OCI process. Never
+ * Env: the template is a file on the storage other users may read, and the
+ * launcher gives the app its environment anyway.
  * Packing uses the system's GNU tar (numeric owners, xattrs); the owners stay
  * as in the bundle, since Proxmox extracts inside the CT's id map itself.
  */
@@ -73,8 +75,6 @@ export function imageConfigOf(process: MonitoredProcess, stopSignal: string): Re
   const config: Record<string, unknown> = { StopSignal: stopSignal };
   const args = process.args ?? [];
   if (args.length > 0 && args.every(clean)) config['Entrypoint'] = [...args];
-  const env = (process.env ?? []).filter(clean);
-  if (env.length > 0) config['Env'] = env;
   if (process.cwd !== '' && clean(process.cwd)) config['WorkingDir'] = process.cwd;
   if (process.user !== undefined) config['User'] = `${process.user.uid}:${process.user.gid}`;
   return config;

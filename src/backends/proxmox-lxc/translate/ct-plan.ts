@@ -1,6 +1,8 @@
-import type { MonitoredProcess } from '../../../monitor/index.js';
+import type { LaunchSpec, MonitoredProcess } from '../../../monitor/index.js';
 import type { Problem } from '../../../oci/problems.js';
+import type { LinuxSeccomp, Rlimit } from '../../../oci/spec.js';
 import type { PveParams } from '../../../proxmox/client.js';
+import type { HostSecurity } from './translate-process.js';
 
 /**
  * What an OCI spec becomes on Proxmox: the output of translate.ts (a pure function),
@@ -20,15 +22,18 @@ export interface CtPlan {
   rootfsSizeGiB: number;
   /** Whether the rootfs is mounted read-only (root.readonly). */
   readonlyRoot: boolean;
-  /** The process the monitor's init runs at start. */
+  /** The container's process (for the rootfs archive's image config). */
   process: MonitoredProcess;
+  /** What the in-CT launcher applies before it execs the app (user, capabilities, seccomp, env, ...). */
+  launch: LaunchSpec;
+  /** The CT's bounding set (`lxc.cap.keep`, capability names): an exec's capabilities must fit in it. */
+  ctCapabilities: string[];
+  /** process.rlimits: an exec without rlimits of its own gets these, as in runc. */
+  rlimits: Rlimit[];
+  /** linux.seccomp as given: runc applies the container's profile to every exec too. */
+  seccomp?: LinuxSeccomp;
   /** Signal a shutdown-style stop sends (from `org.opencontainers.image.stopSignal`, default SIGTERM). */
   stopSignal: string;
-  /**
-   * `process.noNewPrivileges`. Proxmox has no raw key for it (`lxc.no_new_privs` is not on its
-   * allow-list): the backend must apply it when it starts the app (e.g. `busybox setpriv --nnp`).
-   */
-  noNewPrivileges?: boolean;
   /**
    * `process.oomScoreAdj`, when set. Proxmox has no option for it: the backend writes it to
    * `/proc/<init pid>/oom_score_adj` from the host before releasing the start, so the app inherits it.
@@ -58,4 +63,9 @@ export interface TranslateOptions {
    * `/etc/resolv.conf`, `/etc/hostname` and `/run/.containerenv` are files, the rest folders).
    */
   sourceKinds?: Readonly<Record<string, 'file' | 'dir'>>;
+  /**
+   * Which Linux security modules run on the node (read by the backend): an AppArmor profile or an
+   * SELinux label is refused without its module, as runc fails without it. Default: neither.
+   */
+  hostSecurity?: HostSecurity;
 }

@@ -117,7 +117,7 @@ export function translateLinux(linux: Linux | undefined, unprivileged: boolean, 
   checkPathList(linux.maskedPaths, STANDARD_MASKED_PATHS, '/linux/maskedPaths', 'masked path', findings);
   checkPathList(linux.readonlyPaths, STANDARD_READONLY_PATHS, '/linux/readonlyPaths', 'read-only path', findings);
   // cgroupsPath (`/default/ID`, `machine.slice:libpod:ID`, ...) is ignored: Proxmox places the container's cgroup.
-  if (linux.seccomp !== undefined) findings.refuse('/linux/seccomp', 'seccomp profiles are not supported by the proxmox-lxc backend');
+  // linux.seccomp: translate-seccomp.ts (the launcher installs it).
   if ((linux.devices ?? []).length > 0) findings.refuse('/linux/devices', 'device nodes are not supported by the proxmox-lxc backend');
   if (Object.keys(linux.netDevices ?? {}).length > 0) findings.refuse('/linux/netDevices', 'moving network devices is not supported by the proxmox-lxc backend');
   if (linux.timeOffsets !== undefined) findings.refuse('/linux/timeOffsets', 'time namespaces are not supported by the proxmox-lxc backend');

@@ -29,7 +29,22 @@ const FLAG_OPTIONS: ReadonlySet<string> = new Set(['ro', 'rw', 'nosuid', 'suid',
 
 /** Mount options the backend recognises (features.json `mountOptions`: no filesystem-specific data options). */
 export const SUPPORTED_MOUNT_OPTIONS: readonly string[] = ['bind', 'rbind', ...PRIVATE_PROPAGATION, ...FLAG_OPTIONS];
-const TMPFS_VALUE_OPTIONS: ReadonlySet<string> = new Set(['mode', 'size', 'nr_inodes', 'nr_blocks', 'uid', 'gid']);
+/**
+ * The tmpfs options with a value, each with the exact form its value may take. An option goes into
+ * the fstab-style options field of `lxc.mount.entry` as it is, so a looser check would let a value
+ * carry more options (`size=1m,rbind` binds the source), shift the fields (a space) or break the
+ * config line (a newline).
+ */
+const TMPFS_VALUE_OPTIONS: ReadonlyMap<string, RegExp> = new Map([
+  ['mode', /^[0-7]{1,4}$/],
+  ['size', /^[0-9]+[kmgKMG%]?$/],
+  ['nr_blocks', /^[0-9]+[kmgKMG%]?$/],
+  ['nr_inodes', /^[0-9]+[kmgKMG]?$/],
+  ['uid', /^[0-9]+$/],
+  ['gid', /^[0-9]+$/],
+]);
+/** A tmpfs or mqueue source is only a name; anything but a plain word is replaced by the type. */
+const PLAIN_NAME = /^[A-Za-z0-9_.-]+$/;
 
 function normalize(destination: string): string {
   const trimmed = destination.replace(/\/+$/, '');
@@ -66,14 +81,18 @@ function bindOptions(options: readonly string[], kind: SourceKind, ctx: EntryCon
 function tmpfsOptions(options: readonly string[], ctx: EntryContext): string | undefined {
   const out: string[] = [];
   let ok = true;
-  for (const option of options) {
-    const name = option.split('=', 1)[0] ?? option;
-    if (FLAG_OPTIONS.has(option) || (option.includes('=') && TMPFS_VALUE_OPTIONS.has(name))) out.push(option);
-    else if (!PRIVATE_PROPAGATION.has(option)) {
-      ctx.findings.refuse(joinPointer(ctx.at, 'options'), `mount option ${JSON.stringify(option)} is not supported for this mount by the proxmox-lxc backend`);
+  options.forEach((option, index) => {
+    const equals = option.indexOf('=');
+    const valueForm = equals > 0 ? TMPFS_VALUE_OPTIONS.get(option.slice(0, equals)) : undefined;
+    if (FLAG_OPTIONS.has(option) || valueForm?.test(option.slice(equals + 1)) === true) out.push(option);
+    else if (valueForm !== undefined) {
+      ctx.findings.refuse(joinPointer(ctx.at, 'options', index), `${JSON.stringify(option)}: the value of ${option.slice(0, equals)} must match ${String(valueForm)} (the option goes into an lxc.mount.entry as it is)`);
+      ok = false;
+    } else if (!PRIVATE_PROPAGATION.has(option)) {
+      ctx.findings.refuse(joinPointer(ctx.at, 'options', index), `mount option ${JSON.stringify(option)} is not supported for this mount by the proxmox-lxc backend`);
       ok = false;
     }
-  }
+  });
   out.push('create=dir');
   return ok ? out.join(',') : undefined;
 }
@@ -124,7 +143,7 @@ export function translateMounts(mounts: readonly Mount[], options: MountOptions,
       return;
     }
     if (type === 'tmpfs' || type === 'mqueue') {
-      const name = source === '' || unsafeForFstab(source) ? type : source;
+      const name = PLAIN_NAME.test(source) ? source : type;
       const flags = tmpfsOptions(mount.options ?? [], ctx);
       if (flags !== undefined) entries.push(['lxc.mount.entry', `${name} ${target} ${type} ${flags} 0 0`]);
       return;

@@ -16,6 +16,7 @@ import { translateLinux } from './translate-linux.js';
 import { translateMounts } from './translate-mounts.js';
 import { translateProcess } from './translate-process.js';
 import { translateResources } from './translate-resources.js';
+import { translateSeccomp } from './translate-seccomp.js';
 
 export const STOP_SIGNAL_ANNOTATION = 'org.opencontainers.image.stopSignal';
 const DEFAULT_STOP_SIGNAL = 'SIGTERM';
@@ -45,10 +46,8 @@ export function translateSpec(spec: Spec, options: TranslateOptions): TranslateR
   const annotations = spec.annotations ?? {};
 
   const settings = translateAnnotations(annotations, findings);
-  const processPart = translateProcess(spec.process, findings);
-  if (settings.unprivileged && (processPart.process.user?.additionalGids ?? []).length > 0) {
-    findings.refuse('/process/user/additionalGids', 'an unprivileged LXC container applies only the primary group (lxc.init.groups needs a privileged container)');
-  }
+  const processPart = translateProcess(spec.process, options.hostSecurity ?? { apparmor: false, selinux: false }, findings);
+  const seccomp = translateSeccomp(spec.linux?.seccomp, findings);
   if (spec.root === undefined) findings.refuse('/root', 'is required');
   if (spec.domainname !== undefined && spec.domainname !== '') findings.refuse('/domainname', 'a domain name is not supported by the proxmox-lxc backend');
   const hostname = translateHostname(spec, options, findings);
@@ -84,8 +83,11 @@ export function translateSpec(spec: Spec, options: TranslateOptions): TranslateR
     rootfsSizeGiB: 0,
     readonlyRoot: spec.root?.readonly === true,
     process: processPart.process,
+    launch: seccomp === undefined ? processPart.launch : { ...processPart.launch, seccomp },
+    ctCapabilities: processPart.ctCapabilities,
+    rlimits: processPart.rlimits,
+    ...(seccomp !== undefined && spec.linux?.seccomp !== undefined ? { seccomp: spec.linux.seccomp } : {}),
     stopSignal,
-    noNewPrivileges: processPart.noNewPrivileges,
     ...(processPart.oomScoreAdj !== undefined ? { oomScoreAdj: processPart.oomScoreAdj } : {}),
     warnings: findings.warnings,
   };

@@ -1,5 +1,5 @@
 /**
- * A VM's folder under /run/proxrun/vm: the per-VM initrd QEMU boots, the three chardev sockets
+ * A VM's folder under /run/proxrun-private/vm (settings.ts): the per-VM initrd QEMU boots, the three chardev sockets
  * (named by guest/qemu-args.ts), and the monitor's files. It is needed before the VMID is known
  * (the VM's `args` name the sockets), so it is named by a hash of the container's state folder:
  * two proxrun roots never share one, and the socket paths stay far below the 107-byte limit.
