@@ -6,11 +6,13 @@
  *  - LXC reports a signal death of its init as "exited with status [0]", so
  *    the exit status must come from a parent that saw the app end.
  *
- * Sequence: open the status FIFO (blocks until the host monitor listens), wait
- * for the start order, trap every catchable signal to forward it to the app,
- * connect stdio to the FIFOs, start the app through the launcher, wait for its
- * status on the result FIFO (a `read` that traps interrupt), report it through
- * the status FIFO, exit with it.
+ * Sequence: open the status FIFO (blocks until the host monitor listens), trap
+ * every terminating signal, open the start FIFO and say `gate` on the status
+ * FIFO (the monitor reports ready only then), wait for the start order, trap
+ * every catchable signal to forward it to the app, connect stdio to the FIFOs,
+ * start the app through the launcher, wait for its status on the result FIFO
+ * (a `read` that traps interrupt), report it through the status FIFO, exit
+ * with it.
  *
  * The init runs as the CT's root. The app is started by the launcher
  * (native/proxrun-launch, at /.proxrun/launch), which reads /.proxrun/process
@@ -41,6 +43,8 @@ const STATUS_FD = 9;
 /** The result FIFO: read end in the init, write end in the holder (closed for the app). */
 const RESULT_W = 7;
 const RESULT_R = 6;
+/** The start FIFO, held open read-write from before `gate` is said until the start order was read. */
+const START_FD = 8;
 
 /** Shell functions of the init: queue a signal, and deliver the queue to the app (the holder's child). */
 function forwardingFunctions(busybox: string): string[] {
@@ -77,7 +81,13 @@ export function renderInitScript(options: InitScriptOptions = {}): string {
     '# proxrun container init: generated, do not edit',
     `exec ${STATUS_FD}>${quoteShellWord(inContainer('status'))}`,
     ...traps,
-    `read -r _ <${quoteShellWord(inContainer('start'))}`,
+    // The gate. Opened read-write, so that it never blocks and `proxrun start` (a non-blocking
+    // open for writing) finds a reader from the moment the monitor hears `gate` until the order
+    // is read. Only then does the monitor report ready: create returns with the traps set.
+    `exec ${START_FD}<>${quoteShellWord(inContainer('start'))}`,
+    `echo gate >&${STATUS_FD}`,
+    `read -r _ <&${START_FD}`,
+    `exec ${START_FD}<&-`,
     ...forwardingFunctions(busybox),
     `for n in ${FORWARDED_SIGNALS.join(' ')}; do trap "fwd $n" $n; done`,
     `exec <${stdinSource} >${quoteShellWord(inContainer('stdout'))} 2>${quoteShellWord(inContainer('stderr'))}`,

@@ -7,7 +7,10 @@
  *  - closes every fd it inherited besides 0, 1 and 2;
  *  - relays the stdout FIFO to its fd 1, the stderr FIFO to its fd 2, and
  *    (when the stdin FIFO exists) its fd 0 to the stdin FIFO, each with a `cat`;
- *  - reads the init's status FIFO with a `cat`, and `wait`s for it; the wait is
+ *  - waits for the init's first line on the status FIFO, `gate`: the init then
+ *    waits at its start gate with its traps set, and only then is the monitor
+ *    ready (a start or a signal any earlier could miss the init);
+ *  - reads the rest of the status FIFO with a `cat`, and `wait`s for it; the wait is
  *    interrupted by every trapped signal, which it sends on to the container's
  *    init, which forwards it to the app (or, before start, ends with it);
  *  - when the status arrives (or the init dies without one: SIGKILL), drains
@@ -48,8 +51,27 @@ if [ -p "$S/stdin" ]; then
   IN=$!
 fi
 exec 3<&-
-"$BB" cat "$S/status" >"$D/status.raw" </dev/null &
+
+# The init's first line: \`gate\` once it waits for the start order with its traps set. Anything
+# else is its status from before the gate, and nothing with the init gone means it was killed
+# there: the monitor is then never ready. Opened read-write, so that the open never blocks (an
+# init killed early never opens it); while no line has come, the init's life is checked each second.
+exec 5<>"$S/status"
+gate=
+until read -t 1 -r gate <&5; do
+  kill -0 $INIT 2>/dev/null || break
+done
+# The rest goes to status.raw, through a read-only fd: the cat sees EOF when the init has ended.
+exec 6<"$S/status"
+exec 5<&-
+"$BB" cat <&6 6<&- >"$D/status.raw" &
 ST=$!
+exec 6<&-
+early=
+if [ "$gate" != gate ]; then
+  early=\${gate:-137}
+  echo "proxrun monitor: the container's init ended before its start gate (status $early)" >&2
+fi
 
 # The init traps every catchable signal: before the start order it ends the
 # container with 128+N, afterwards it forwards the signal to the app.
@@ -64,11 +86,11 @@ await() {
   while kill -0 $1 2>/dev/null; do wait $1; done
 }
 
-echo $$ >"$D/monitor.ready"
+[ -n "$early" ] || echo $$ >"$D/monitor.ready"
 
 await $ST
-status=
-read -r status 2>/dev/null <"$D/status.raw"
+status=$early
+[ -n "$status" ] || read -r status 2>/dev/null <"$D/status.raw"
 # No status means the init ended without reporting: only SIGKILL ends a PID 1 that way.
 case $status in ''|*[!0-9]*) status=137 ;; esac
 

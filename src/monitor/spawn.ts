@@ -1,6 +1,9 @@
 /**
- * Starts the host monitor for a container whose init is already RUNNING and
- * blocked on its start FIFO. The monitor is a direct child of this process,
+ * Starts the host monitor for a container whose init is already RUNNING. The
+ * monitor reports ready once its relays and traps are in place and the init
+ * said it waits at its start gate (its traps set, the start FIFO open), so a
+ * `start` or a signal right after create always finds the init there, however
+ * slowly a busy node ran it up to the gate. The monitor is a direct child of this process,
  * in a session of its own (setsid), with this process's fds 0, 1, 2 and no
  * other: when this process exits it is reparented to the nearest subreaper
  * (containerd's shim, conmon), which then reaps it with the container's status.
@@ -18,13 +21,17 @@ export interface SpawnMonitorOptions {
   readonly lxcPath: string;
   readonly busybox?: string;
   readonly lxcInfo?: string;
-  /** How long to wait for the monitor to report ready; default 10 s. */
+  /**
+   * A deadline for the monitor to report ready, which includes the init reaching its gate;
+   * default 60 s (generous: it is there in milliseconds on an idle machine).
+   */
   readonly readyTimeoutMs?: number;
   /** Told the monitor's pid as soon as it runs, before the wait for ready (so the caller can record it). */
   readonly onSpawned?: (pid: number) => void;
 }
 
 const POLL_MS = 10;
+const DEFAULT_READY_TIMEOUT_MS = 60_000;
 
 async function readReadyPid(file: string): Promise<number | undefined> {
   try {
@@ -36,7 +43,7 @@ async function readReadyPid(file: string): Promise<number | undefined> {
   }
 }
 
-/** Returns the monitor's pid (for --pid-file) once its relays and signal traps are in place. */
+/** Returns the monitor's pid (for --pid-file) once its relays and traps are in place and the init waits at its gate. */
 export async function spawnMonitor(options: SpawnMonitorOptions): Promise<number> {
   const busybox = options.busybox ?? DEFAULT_HOST_BUSYBOX;
   const paths = monitorPaths(options.dir);
@@ -58,7 +65,8 @@ export async function spawnMonitor(options: SpawnMonitorOptions): Promise<number
   });
   child.unref();
 
-  const deadline = Date.now() + (options.readyTimeoutMs ?? 10_000);
+  const timeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (failure !== undefined) throw new Error(`cannot start the container monitor: ${failure.message}`);
     if (exited !== undefined) {
@@ -70,11 +78,12 @@ export async function spawnMonitor(options: SpawnMonitorOptions): Promise<number
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
   if (pid !== undefined) {
+    // Its relays too: the monitor leads a process group of its own.
     try {
-      process.kill(pid, 'SIGKILL');
+      process.kill(-pid, 'SIGKILL');
     } catch {
       // already gone
     }
   }
-  throw new Error(`the container monitor did not become ready within ${options.readyTimeoutMs ?? 10_000} ms`);
+  throw new Error(`the container monitor did not become ready within ${Math.round(timeoutMs / 1000)} s (it waits for the container's init to reach its start gate)`);
 }

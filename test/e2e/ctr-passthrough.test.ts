@@ -119,10 +119,19 @@ for (const backend of backendsUnderTest()) {
       assert.ok(existsSync(`/proc/${task.pid}`), `task pid ${task.pid} is not a live host process`);
       assert.deepEqual(backendsHolding(containerd.runtimeRoot, 'exec'), [backend], `the container must run on ${backend}`);
 
-      // Once, under heavy load, ctr printed this exec's stdout but not its stderr with crun (proxrun
-      // hands crun its own stdio and is gone before the exec writes). Until the cause is known, the
-      // payload gives its output a moment to drain before it exits; the assertions are unchanged.
-      const execResult = await ctr.taskExec('exec', 'e1', ['/bin/sh', '-c', 'echo fromexec; echo execerr >&2; sleep 0.3; exit 5']);
+      // Once, under heavy load, ctr printed this exec's stdout but not its stderr. The cause is ctr's:
+      // `ctr task exec` (containerd 1.6) deletes the process as soon as it has exited, and that
+      // cancels its own readers with output still in flight (fixed upstream by containerd PR 13931,
+      // "ctr: drain exec output before cleanup"). So the exec ends only once ctr has shown both
+      // lines: a second exec makes the file it waits for.
+      const running = ctr.startTaskExec('exec', 'e1', ['/bin/sh', '-c', 'echo fromexec; echo execerr >&2; while [ ! -e /dev/shm/exec-go ]; do usleep 20000; done; exit 5']);
+      await pollFor(() => (running.stdoutSoFar() === 'fromexec\n' && running.stderrSoFar() === 'execerr\n' ? true : undefined), {
+        timeoutMs: 60_000,
+        description: `the exec's two lines on ctr (so far ${JSON.stringify(running.stdoutSoFar())}, ${JSON.stringify(running.stderrSoFar())})`,
+      });
+      const go = await ctr.taskExec('exec', 'e2', ['/bin/touch', '/dev/shm/exec-go']);
+      assert.equal(go.exitCode, 0, describeResult(go));
+      const execResult = await running.finished;
       assert.equal(execResult.exitCode, 5, describeResult(execResult));
       assert.equal(execResult.stdout, 'fromexec\n');
       assert.equal(execResult.stderr, 'execerr\n');
@@ -164,5 +173,5 @@ function waitForPidCount(containerd: ContainerdInstance, id: string, count: numb
   return pollFor(async () => {
     const pids = await containerd.ctr.taskPids(id);
     return pids.length >= count ? pids : undefined;
-  }, { timeoutMs: 10_000, description: `task ${id} to have ${count} processes` });
+  }, { timeoutMs: 60_000, description: `task ${id} to have ${count} processes` });
 }

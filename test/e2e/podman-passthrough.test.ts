@@ -74,7 +74,7 @@ for (const backend of backendsUnderTest()) {
       await pollFor(async () => {
         const ps = await podman.execIn('stop', ['/bin/ps']);
         return ps.exitCode === 0 && ps.stdout.includes('sleep 1000') ? true : undefined;
-      }, { timeoutMs: 15_000, intervalMs: 100, description: 'the sleep to run in the container' });
+      }, { timeoutMs: 60_000, intervalMs: 100, description: 'the sleep to run in the container' });
 
       const stopped = await podman.stop('stop', 60);
       assert.equal(stopped.exitCode, 0, describeResult(stopped));
@@ -91,7 +91,7 @@ for (const backend of backendsUnderTest()) {
       const state = await pollFor(async () => {
         const current = await podman.state('kill');
         return current.status === 'exited' ? current : undefined;
-      }, { timeoutMs: 15_000, intervalMs: 100, description: 'the killed container to be exited' });
+      }, { timeoutMs: 60_000, intervalMs: 100, description: 'the killed container to be exited' });
       assert.equal(state.exitCode, 137);
       const removed = await podman.rmForce('kill');
       assert.equal(removed.exitCode, 0, describeResult(removed));

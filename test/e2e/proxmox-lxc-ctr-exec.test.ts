@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { startContainerd, type ContainerdInstance, type CtrRunSpec } from '../helpers/containerd.js';
 import { busyboxRootfs } from '../helpers/rootfs-cache.js';
-import { describeResult } from '../helpers/exec.js';
+import { describeResult, pollFor } from '../helpers/exec.js';
 import { startPveSimEnv, type PveSimEnv } from '../helpers/pve-sim-env.js';
 import { BACKEND_ANNOTATION, requireE2eEnvironment, runtimeUnderTest } from './e2e-settings.js';
 
@@ -67,7 +67,17 @@ describe('ctr exec, ps, pause → proxrun → proxmox-lxc (simulator)', { timeou
     assert.equal(started.exitCode, 0, describeResult(started));
     await ctr.waitForTaskStatus('execs', 'RUNNING', 60_000);
 
-    const five = await ctr.taskExec('execs', 'five', ['/bin/sh', '-c', 'echo "in $(hostname) as $(id -u)"; echo err >&2; exit 5']);
+    // The exec ends only once ctr has shown both lines: `ctr task exec` (containerd 1.6) deletes the
+    // process as soon as it has exited, which cancels its readers with output still in flight
+    // (fixed upstream by containerd PR 13931). A second exec makes the file it waits for.
+    const running = ctr.startTaskExec('execs', 'five', ['/bin/sh', '-c', 'echo "in $(hostname) as $(id -u)"; echo err >&2; while [ ! -e /tmp/five-go ]; do usleep 20000; done; exit 5'], 120_000);
+    await pollFor(() => (running.stdoutSoFar().endsWith('\n') && running.stderrSoFar() === 'err\n' ? true : undefined), {
+      timeoutMs: 60_000,
+      description: `the exec's two lines on ctr (so far ${JSON.stringify(running.stdoutSoFar())}, ${JSON.stringify(running.stderrSoFar())})`,
+    });
+    const go = await ctr.taskExec('execs', 'go', ['/bin/touch', '/tmp/five-go']);
+    assert.equal(go.exitCode, 0, describeResult(go));
+    const five = await running.finished;
     assert.equal(five.exitCode, 5, `${describeResult(five)}\n${containerd.log()}`);
     assert.match(five.stdout, /^in \S+ as 0\n$/);
     assert.equal(five.stderr, 'err\n');
@@ -81,10 +91,10 @@ describe('ctr exec, ps, pause → proxrun → proxmox-lxc (simulator)', { timeou
 
     const paused = await ctr.taskPause('execs');
     assert.equal(paused.exitCode, 0, describeResult(paused));
-    await ctr.waitForTaskStatus('execs', 'PAUSED', 20_000);
+    await ctr.waitForTaskStatus('execs', 'PAUSED', 60_000);
     const resumed = await ctr.taskResume('execs');
     assert.equal(resumed.exitCode, 0, describeResult(resumed));
-    await ctr.waitForTaskStatus('execs', 'RUNNING', 20_000);
+    await ctr.waitForTaskStatus('execs', 'RUNNING', 60_000);
 
     const after = await ctr.taskExec('execs', 'after', ['/bin/echo', 'still here']);
     assert.equal(after.exitCode, 0, describeResult(after));

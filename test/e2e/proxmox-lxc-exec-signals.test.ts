@@ -91,8 +91,13 @@ describe('ctr task kill --exec-id → proxrun exec stand-in → process in a pro
     timeoutMs: 120_000,
   });
 
-  /** `ctr task exec --exec-id EXEC CT sh -c SCRIPT MARKER` in the background, once it runs in the CT. */
-  async function startExec(execId: string, script: string, marker: string): Promise<{ ctr: RunningCommand; app: Proc }> {
+  /**
+   * `ctr task exec --exec-id EXEC CT sh -c SCRIPT MARKER` in the background, once it runs in the CT
+   * and, with `ready`, once its first stdout line says its trap is set: a signal that comes earlier
+   * meets no handler and ends the shell (as it would under runc). SigCgt in /proc/PID/status cannot
+   * tell: busybox `sh -c` catches SIGINT from its start, and dies of it until a trap is set.
+   */
+  async function startExec(execId: string, script: string, marker: string, ready = false): Promise<{ ctr: RunningCommand; app: Proc }> {
     const ctr = startCommand(containerd.ctr.argv(['task', 'exec', '--exec-id', execId, CT, '/bin/sh', '-c', script, marker]), { timeoutMs: 120_000 });
     running.push(ctr);
     // The exec's own program, past the in-CT wrapper (/.proxrun/busybox) that execs it.
@@ -100,7 +105,28 @@ describe('ctr task kill --exec-id → proxrun exec stand-in → process in a pro
       timeoutMs: 60_000,
       description: `exec ${execId} running in the CT (ctr so far: ${ctr.stderrSoFar()})`,
     });
+    if (ready) {
+      await pollFor(() => (ctr.stdoutSoFar().startsWith('ready\n') ? true : undefined), {
+        timeoutMs: 60_000,
+        description: `exec ${execId} to set its trap (stdout so far: ${JSON.stringify(ctr.stdoutSoFar())})`,
+      });
+    }
     return { ctr, app };
+  }
+
+  /**
+   * Lets exec `execId` end once ctr has shown `stdout` and `stderr`: its script waits for
+   * /tmp/EXEC-go, made here by a second exec. `ctr task exec` (containerd 1.6) deletes an exited
+   * exec at once, which cancels its own readers with output still in flight (fixed upstream by
+   * containerd PR 13931), so output written just before the exit could be lost on a busy machine.
+   */
+  async function endWhenShown(ctr: RunningCommand, execId: string, stdout: string, stderr = ''): Promise<void> {
+    await pollFor(() => (ctr.stdoutSoFar() === stdout && ctr.stderrSoFar() === stderr ? true : undefined), {
+      timeoutMs: 60_000,
+      description: `exec ${execId}'s output on ctr (so far ${JSON.stringify(ctr.stdoutSoFar())}, ${JSON.stringify(ctr.stderrSoFar())})`,
+    });
+    const go = await containerd.ctr.exec(['task', 'exec', '--exec-id', `${execId}-go`, CT, '/bin/touch', `/tmp/${execId}-go`]);
+    assert.equal(go.exitCode, 0, describeResult(go));
   }
 
   async function killExec(execId: string, signal: string): Promise<void> {
@@ -111,7 +137,7 @@ describe('ctr task kill --exec-id → proxrun exec stand-in → process in a pro
   async function assertNothingLeft(marker: string, host: readonly Proc[] = []): Promise<void> {
     const left = (): Proc[] => [...processesWith(marker), ...host.map((p) => readProc(p.pid)).filter((p): p is Proc => p !== undefined && p.args === host.find((h) => h.pid === p.pid)?.args)];
     await pollFor(() => (left().length === 0 ? true : undefined), {
-      timeoutMs: 10_000,
+      timeoutMs: 60_000,
       description: `nothing of ${marker} left: ${left().map((p) => `${p.pid} ${p.args.slice(0, 60)}`).join('; ')}`,
     });
     const cgroupPids = await containerd.ctr.taskPids(CT);
@@ -164,11 +190,12 @@ describe('ctr task kill --exec-id → proxrun exec stand-in → process in a pro
 
   test('SIGTERM reaches the exec\'s trap: ctr gets its output and its status 9, nothing remains', async () => {
     const marker = `trap-term-${process.pid}`;
-    const { ctr } = await startExec('e1', 'trap "echo got TERM; exit 9" TERM; while :; do sleep 0.2; done', marker);
+    const { ctr } = await startExec('e1', 'trap "echo got TERM; t=9" TERM; t=; echo ready; while [ -z "$t" ]; do sleep 0.2; done; while [ ! -e /tmp/e1-go ]; do usleep 20000; done; exit $t', marker, true);
     await killExec('e1', 'SIGTERM');
+    await endWhenShown(ctr, 'e1', 'ready\ngot TERM\n');
     const r = await ctr.finished;
     assert.equal(r.exitCode, 9, describeResult(r));
-    assert.equal(r.stdout, 'got TERM\n');
+    assert.equal(r.stdout, 'ready\ngot TERM\n');
     await assertNothingLeft(marker);
   });
 
@@ -184,21 +211,22 @@ describe('ctr task kill --exec-id → proxrun exec stand-in → process in a pro
 
   test('SIGINT reaches a trap too: the exec does not start with SIGINT ignored', async () => {
     const marker = `trap-int-${process.pid}`;
-    const { ctr, app } = await startExec('e3', 'trap "echo got INT; exit 7" INT; while :; do sleep 0.2; done', marker);
+    const { ctr, app } = await startExec('e3', 'trap "echo got INT; t=7" INT; t=; echo ready; while [ -z "$t" ]; do sleep 0.2; done; while [ ! -e /tmp/e3-go ]; do usleep 20000; done; exit $t', marker, true);
     const sigIgn = /^SigIgn:\s+([0-9a-f]+)/m.exec(fs.readFileSync(`/proc/${app.pid}/status`, 'utf8'))?.[1] ?? '';
     // (busybox sh ignores SIGQUIT itself, so only the SIGINT bit says something here.)
     assert.equal(BigInt(`0x${sigIgn}`) & 2n, 0n, `SIGINT is not ignored by the exec (SigIgn ${sigIgn})`);
     await killExec('e3', 'SIGINT');
+    await endWhenShown(ctr, 'e3', 'ready\ngot INT\n');
     const r = await ctr.finished;
     assert.equal(r.exitCode, 7, describeResult(r));
-    assert.equal(r.stdout, 'got INT\n');
+    assert.equal(r.stdout, 'ready\ngot INT\n');
     await assertNothingLeft(marker);
   });
 
   test('SIGKILL to the exec\'s pid gives 137 and the process in the CT dies too; the stand-in is small', async (t) => {
     const marker = String(2_000_000 + process.pid);
     const { ctr } = await startExec('e4', `exec sleep ${marker}`, marker);
-    const sleep = await pollFor(() => processesWith(marker).find((p) => p.inCt && p.args.startsWith('sleep ')), { timeoutMs: 10_000, description: 'sh to exec sleep' });
+    const sleep = await pollFor(() => processesWith(marker).find((p) => p.inCt && p.args.startsWith('sleep ')), { timeoutMs: 60_000, description: 'sh to exec sleep' });
     const sigIgn = /^SigIgn:\s+([0-9a-f]+)/m.exec(fs.readFileSync(`/proc/${sleep.pid}/status`, 'utf8'))?.[1];
     assert.equal(sigIgn, '0000000000000000', 'the exec starts with no signal ignored (a busybox & job would ignore SIGINT and SIGQUIT)');
     // The stand-in, its watcher and lxc-attach.
@@ -217,11 +245,12 @@ describe('ctr task kill --exec-id → proxrun exec stand-in → process in a pro
 
   test('an exec that ends by itself still reports its status and output apart after signals were forwarded', async () => {
     const marker = `hup-${process.pid}`;
-    const { ctr } = await startExec('e5', 'trap "echo hup; n=1" HUP; n=; while [ -z "$n" ]; do sleep 0.2; done; echo out; echo err >&2; exit 4', marker);
+    const { ctr } = await startExec('e5', 'trap "echo hup; n=1" HUP; n=; echo ready; while [ -z "$n" ]; do sleep 0.2; done; echo out; echo err >&2; while [ ! -e /tmp/e5-go ]; do usleep 20000; done; exit 4', marker, true);
     await killExec('e5', 'SIGHUP');
+    await endWhenShown(ctr, 'e5', 'ready\nhup\nout\n', 'err\n');
     const r = await ctr.finished;
     assert.equal(r.exitCode, 4, describeResult(r));
-    assert.equal(r.stdout, 'hup\nout\n');
+    assert.equal(r.stdout, 'ready\nhup\nout\n');
     assert.equal(r.stderr, 'err\n');
     await assertNothingLeft(marker);
   });

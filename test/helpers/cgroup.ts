@@ -71,7 +71,7 @@ export class HiddenCgroup2Namespace {
         const cmdline = readFileSync(`/proc/${holder.pid}/cmdline`, 'utf8');
         // Until the wrapper shell has exec'd sleep, the unmount may not have happened yet.
         return cmdline.startsWith('sleep\0') && !isHybridCgroup(mountinfo) ? true : undefined;
-      }, { timeoutMs: 10_000, description: 'the hidden-cgroup2 namespace holder to be ready' });
+      }, { timeoutMs: 60_000, description: 'the hidden-cgroup2 namespace holder to be ready' });
     } catch (error) {
       holder.kill('SIGKILL');
       const result = await holder.finished;

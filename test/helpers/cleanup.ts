@@ -51,8 +51,28 @@ export async function isAlive(pid: number): Promise<boolean> {
   return info !== undefined && info.state !== 'Z';
 }
 
+/**
+ * Live processes mentioning `text` that are still there after they had up to `graceMs` to end by
+ * themselves, as `PID ARGV` lines. After its container is removed, a shim or conmon still finishes
+ * its own work (conmon runs its exit command, `podman container cleanup`): they are waited for, not
+ * taken for leftovers while they are still ending. A process that really stays costs the grace.
+ */
+export async function processesLeftAfter(text: string, graceMs = 60_000): Promise<string[]> {
+  const describe = (procs: readonly ProcessInfo[]): string[] => procs.map((proc) => `${proc.pid} ${proc.argv.join(' ')}`);
+  try {
+    await pollFor(async () => ((await processesMentioning(text)).length === 0 ? true : undefined), {
+      timeoutMs: graceMs,
+      intervalMs: 100,
+      description: `processes mentioning ${text} to end by themselves`,
+    });
+    return [];
+  } catch {
+    return describe(await processesMentioning(text));
+  }
+}
+
 /** Sends SIGKILL to every live process mentioning `text` and waits until none is left. */
-export async function killProcessesMentioning(text: string, timeoutMs = 10_000): Promise<void> {
+export async function killProcessesMentioning(text: string, timeoutMs = 60_000): Promise<void> {
   await pollFor(async () => {
     const left = await processesMentioning(text);
     for (const proc of left) {
@@ -69,7 +89,7 @@ export async function stopProcess(pid: number, signal: NodeJS.Signals = 'SIGTERM
     await pollFor(async () => ((await isAlive(pid)) ? undefined : true), { timeoutMs: graceMs, description: `pid ${pid} to exit` });
   } catch {
     try { process.kill(pid, 'SIGKILL'); } catch { return; }
-    await pollFor(async () => ((await isAlive(pid)) ? undefined : true), { timeoutMs: 10_000, description: `pid ${pid} to die after SIGKILL` });
+    await pollFor(async () => ((await isAlive(pid)) ? undefined : true), { timeoutMs: 60_000, description: `pid ${pid} to die after SIGKILL` });
   }
 }
 

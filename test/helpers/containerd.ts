@@ -14,7 +14,7 @@ import {
   type CommandResult, type RunningCommand,
 } from './exec.js';
 import { hiddenCgroup2Argv } from './cgroup.js';
-import { isAlive, mountsUnder, processesMentioning, killProcessesMentioning, killProcessesMentioningSync, onTestProcessKilled, removeDir, stopProcess, unmountUnder } from './cleanup.js';
+import { isAlive, mountsUnder, processesLeftAfter, killProcessesMentioning, killProcessesMentioningSync, onTestProcessKilled, removeDir, stopProcess, unmountUnder } from './cleanup.js';
 
 /** The containerd namespace ctr uses; the runtime's state sits in `<runtimeRoot>/<namespace>`. */
 export const CTR_NAMESPACE = 'default';
@@ -181,6 +181,11 @@ export class Ctr {
     return this.exec(['task', 'exec', '--fifo-dir', this.fifoDir, '--exec-id', execId, id, ...args]);
   }
 
+  /** `ctr task exec` in the background, for acting while ctr waits on the process. */
+  startTaskExec(id: string, execId: string, args: readonly string[], timeoutMs = 60_000): RunningCommand {
+    return startCommand(this.argv(['task', 'exec', '--fifo-dir', this.fifoDir, '--exec-id', execId, id, ...args]), { timeoutMs });
+  }
+
   /** `ctr task ps ID` as host PIDs. Throws when ctr fails. */
   async taskPids(id: string): Promise<number[]> {
     const result = await this.exec(['task', 'ps', id]);
@@ -229,7 +234,7 @@ export class Ctr {
   }
 
   /** Polls `ctr task ls` until task `id` has `status`; returns its entry. */
-  waitForTaskStatus(id: string, status: string, timeoutMs = 20_000): Promise<TaskEntry> {
+  waitForTaskStatus(id: string, status: string, timeoutMs = 60_000): Promise<TaskEntry> {
     return pollFor(async () => (await this.taskList()).find((task) => task.id === id && task.status === status), {
       timeoutMs,
       intervalMs: 100,
@@ -263,7 +268,7 @@ export class Ctr {
         await pollFor(async () => {
           const task = (await this.taskList()).find((entry) => entry.id === id);
           return task === undefined || task.status === 'STOPPED' ? true : undefined;
-        }, { timeoutMs: 10_000, description: `task ${id} to stop` });
+        }, { timeoutMs: 60_000, description: `task ${id} to stop` });
       } catch { /* fall through to a forced delete */ }
       await this.taskDelete(id, true);
       await this.containerRm(id);
@@ -284,7 +289,7 @@ async function subscribeToEvents(address: string): Promise<RunningCommand> {
       await runCommand(['ctr', '-a', address, 'namespaces', 'create', probe], { timeoutMs: 5_000 });
       await runCommand(['ctr', '-a', address, 'namespaces', 'remove', probe], { timeoutMs: 5_000 });
       return events.stdoutSoFar().includes(`/namespaces/create`) ? true : undefined;
-    }, { timeoutMs: 15_000, intervalMs: 100, description: 'ctr events to be subscribed' });
+    }, { timeoutMs: 60_000, intervalMs: 100, description: 'ctr events to be subscribed' });
   } catch (error) {
     events.kill('SIGKILL');
     await events.finished;
@@ -319,9 +324,10 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
       events.kill('SIGKILL');
       await events.finished;
     }
-    if (await isAlive(daemon.pid)) await stopProcess(daemon.pid, 'SIGTERM', 10_000);
+    if (await isAlive(daemon.pid)) await stopProcess(daemon.pid, 'SIGTERM', 30_000);
     await daemon.finished;
-    const processes = (await processesMentioning(dir)).map((proc) => `${proc.pid} ${proc.argv.join(' ')}`);
+    // A shim ends on its own once its task is deleted; it is waited for, not taken for a leftover.
+    const processes = await processesLeftAfter(dir);
     await killProcessesMentioning(dir);
     const mounts = await mountsUnder(dir);
     await unmountUnder(dir);

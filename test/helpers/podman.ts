@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describeResult, runCommand, type CommandResult } from './exec.js';
 import { HiddenCgroup2Namespace } from './cgroup.js';
-import { killProcessesMentioning, mountsUnder, processesMentioning, removeDir, unmountUnder } from './cleanup.js';
+import { killProcessesMentioning, mountsUnder, processesLeftAfter, removeDir, unmountUnder } from './cleanup.js';
 import type { CleanupReport } from './containerd.js';
 
 export interface PodmanOptions {
@@ -169,7 +169,8 @@ export class Podman {
   private async cleanupOnce(): Promise<CleanupReport> {
     let containers: string[] = [];
     try { containers = await this.removeAll(); } catch { /* report what is left below */ }
-    const processes = (await processesMentioning(this.dir)).map((proc) => `${proc.pid} ${proc.argv.join(' ')}`);
+    // conmon and its exit command (`podman container cleanup`) end on their own after `rm -f`.
+    const processes = await processesLeftAfter(this.dir);
     await killProcessesMentioning(this.dir);
     const mounts = await this.mounts();
     const pid = this.namespace?.pid;

@@ -56,13 +56,19 @@ test('renderInitScript starts the app through the launcher and its input file, w
   assert.match(renderInitScript({ stdin: true }), /exec <'\/\.proxrun\/stdin' /);
 });
 
-test('renderInitScript opens the status FIFO before waiting for start, and reports the status', () => {
+test('renderInitScript opens the status FIFO, sets its traps and opens the start FIFO before it says gate, starts the app after the gate, and reports the status', () => {
   const lines = renderInitScript().split('\n');
-  const statusOpen = lines.findIndex((l) => l.startsWith("exec 9>'/.proxrun/status'"));
-  const gate = lines.findIndex((l) => l.startsWith("read -r _ <'/.proxrun/start'"));
-  const launch = lines.findIndex((l) => l.includes('proxrun-holder'));
-  assert.ok(statusOpen >= 0 && gate > statusOpen, 'status FIFO opened first, then the start gate');
-  assert.ok(launch > gate, 'the app starts after the gate');
+  const at = (prefix: string): number => lines.findIndex((l) => l.startsWith(prefix));
+  const order = [
+    at("exec 9>'/.proxrun/status'"),
+    at("trap 'echo 143 >&9; exit 143' 15"),
+    at("exec 8<>'/.proxrun/start'"),
+    at('echo gate >&9'),
+    at('read -r _ <&8'),
+    at('exec 8<&-'),
+    lines.findIndex((l) => l.includes('proxrun-holder')),
+  ];
+  assert.ok(order.every((n, i) => n >= 0 && (i === 0 || n > (order[i - 1] ?? 0))), `status FIFO, traps, start FIFO open, gate, start order, close, app: ${order.join(' ')}`);
   assert.ok(lines.includes('echo "$status" >&9'));
   assert.ok(lines.includes('exit "$status"'));
   assert.ok(lines.some((l) => l.startsWith("trap 'echo 143 >&9; exit 143' 15")), 'SIGTERM before start ends the init with 143');

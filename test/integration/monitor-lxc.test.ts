@@ -87,6 +87,13 @@ interface Scenario {
   readonly beforeStart?: (c: RunningContainer) => Promise<void>;
   /** Runs after releaseStart, while the shim waits. */
   readonly afterStart?: (c: RunningContainer) => Promise<void>;
+  /**
+   * Holds the CT's init (SIGSTOP) from before the monitor is spawned until the monitor either
+   * reported ready or waits for the init, then lets it go (SIGCONT): the init has then not reached
+   * its start gate while the monitor starts, as on a busy node. `kill` ends the held init with
+   * SIGKILL instead: it never reaches the gate.
+   */
+  readonly holdInit?: true | 'kill';
 }
 
 interface RunningContainer {
@@ -147,6 +154,50 @@ function initPidOf(name: string, lxcPath: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The one-letter state of a process (R, S, T, Z, ...), or undefined when it is gone. */
+async function procState(pid: number): Promise<string | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The monitor's own process (the session leader running `monitor.sh` of `dir`), found before it
+ * writes its pid anywhere.
+ */
+async function monitorProcessOf(dir: string): Promise<number | undefined> {
+  const script = join(dir, 'monitor.sh');
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    if (!(await cmdline(pid)).includes(script)) continue;
+    try {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]) === pid) return pid;
+    } catch {
+      // ended while scanning
+    }
+  }
+  return undefined;
+}
+
+/** Whether process `pid` has `file` open. */
+async function holds(pid: number, file: string): Promise<boolean> {
+  let fds: string[];
+  try {
+    fds = await readdir(`/proc/${pid}/fd`);
+  } catch {
+    return false;
+  }
+  for (const fd of fds) {
+    if ((await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')) === file) return true;
+  }
+  return false;
 }
 
 async function childrenOf(pid: number): Promise<number[]> {
@@ -276,6 +327,7 @@ async function runScenario(h: Harness, scenario: Scenario): Promise<Outcome> {
   const lxcStartExit = new Promise<void>((r) => lxcStart.once('exit', () => r()));
   let shim: ChildProcess | undefined;
   let monitorPid = 0;
+  let held: number | undefined;
   try {
     await until(`${name} RUNNING`, async () => {
       const state = lxcState(name, h.lxcPath);
@@ -285,6 +337,11 @@ async function runScenario(h: Harness, scenario: Scenario): Promise<Outcome> {
       return state === 'RUNNING' ? true : undefined;
     });
     const initPid = await until('init pid', () => initPidOf(name, h.lxcPath));
+    if (scenario.holdInit !== undefined) {
+      process.kill(initPid, 'SIGSTOP');
+      held = initPid;
+      await until('the init to stop', async () => ((await procState(initPid)) === 'T' ? true : undefined));
+    }
 
     const pidFile = join(work, 'monitor.pid');
     const statusFile = join(work, 'shim.status');
@@ -304,7 +361,7 @@ async function runScenario(h: Harness, scenario: Scenario): Promise<Outcome> {
     const shimExit = new Promise<number>((r) => shim?.once('exit', (code, signal) => r(code ?? 128 + (signal === null ? 0 : 1))));
     if (scenario.stdin !== undefined) shim.stdin?.end(scenario.stdin);
 
-    monitorPid = await until('pid file', async () => {
+    const readPidFile = async (): Promise<number | undefined> => {
       if (shim?.exitCode !== null) throw new Error(`shim ended early: ${stderr}`);
       try {
         const pid = Number.parseInt(await readFile(pidFile, 'utf8'), 10);
@@ -312,7 +369,38 @@ async function runScenario(h: Harness, scenario: Scenario): Promise<Outcome> {
       } catch {
         return undefined;
       }
-    });
+    };
+    if (held !== undefined) {
+      // The init is stopped before its gate. Either the monitor says ready anyway (then start has
+      // to find the init at its gate right now, as an engine's start right after create would),
+      // or the monitor itself waits for the init's word on the status FIFO; then the init is let go.
+      let monitor: number | undefined;
+      const seen = await until('the monitor to be ready or to wait for the init', async () => {
+        if ((await readPidFile()) !== undefined) return 'ready';
+        monitor = await monitorProcessOf(dir);
+        return monitor !== undefined && (await holds(monitor, join(dir, 'shared', 'status'))) ? 'waiting' : undefined;
+      });
+      if (seen === 'ready') {
+        assert.equal(await procState(held), 'T', 'the init is still held');
+        await releaseStart(dir);
+      }
+      if (scenario.holdInit === 'kill') {
+        // The init never reaches its gate: create must fail, and leave nothing behind.
+        process.kill(held, 'SIGKILL');
+        held = undefined;
+        const status = await shimExit;
+        await until('STOPPED', () => (lxcState(name, h.lxcPath) === 'STOPPED' ? true : undefined));
+        await lxcStartExit;
+        // The monitor and its relays end by themselves; their reapers may take a moment.
+        await until('the monitor session to be empty', async () => ((await sessionMembers(monitor ?? 0)).length === 0 ? true : undefined));
+        assert.deepEqual(await holdersOf(dir), [], 'no process holds a monitor FIFO');
+        await assert.rejects(releaseStart(dir), /not waiting to start/);
+        return { stdout, stderr, status, recorded: await readExitStatus(dir), name, dir, monitorPid: monitor ?? 0 };
+      }
+      process.kill(held, 'SIGCONT');
+      held = undefined;
+    }
+    monitorPid = await until('pid file', readPidFile);
     const running: RunningContainer = { name, rootfs, dir, monitorPid, initPid, stdout: () => stdout };
 
     // The app has not run: the init has no child and is still our gated script.
@@ -340,6 +428,7 @@ async function runScenario(h: Harness, scenario: Scenario): Promise<Outcome> {
     await assert.rejects(releaseStart(dir), /not waiting to start/);
     return { stdout, stderr, status, recorded, name, dir, monitorPid };
   } finally {
+    if (held !== undefined) process.kill(held, 'SIGCONT');
     if (shim !== undefined && shim.exitCode === null && shim.signalCode === null) shim.kill('SIGKILL');
     if (monitorPid > 0) {
       for (const pid of await sessionMembers(monitorPid)) {
@@ -496,6 +585,49 @@ for (const privileged of [false, true]) {
       assert.equal(outcome.stdout, 'ready\ncaught\n');
       assert.equal(outcome.status, 0);
       assert.equal(outcome.recorded, 0);
+    });
+
+    test('start right after create while the init was held before its gate: the app runs; a second start is refused', async () => {
+      const outcome = await runScenario(harness(), {
+        privileged,
+        holdInit: true,
+        process: { args: ['/bin/sh', '-c', 'echo ran; exec sleep 1000'], env: ['PATH=/bin'], cwd: '/', user: ROOT },
+        afterStart: async (c) => {
+          await appPid(c, 'sleep');
+          await assert.rejects(releaseStart(c.dir), /not waiting to start/, 'a started init is no longer at its gate');
+          process.kill(c.monitorPid, 'SIGTERM');
+        },
+      });
+      assert.equal(outcome.stdout, 'ran\n');
+      assert.equal(outcome.status, 143);
+      assert.equal(outcome.recorded, 143);
+    });
+
+    test('SIGTERM right after create while the init was held before its gate ends the created container: 143', async () => {
+      const outcome = await runScenario(harness(), {
+        privileged,
+        holdInit: true,
+        start: false,
+        process: { args: ['/bin/sh', '-c', 'echo ran'], env: ['PATH=/bin'], cwd: '/', user: ROOT },
+        beforeStart: async (c) => {
+          process.kill(c.monitorPid, 'SIGTERM');
+        },
+      });
+      assert.equal(outcome.status, 143);
+      assert.equal(outcome.recorded, 143);
+      assert.equal(outcome.stdout, '', 'the app never ran');
+    });
+
+    test('an init killed before its gate fails create (the monitor never reports ready), and nothing is left', async () => {
+      const outcome = await runScenario(harness(), {
+        privileged,
+        holdInit: 'kill',
+        process: { args: ['/bin/sh', '-c', 'echo ran'], env: ['PATH=/bin'], cwd: '/', user: ROOT },
+      });
+      assert.equal(outcome.status, 250, 'the launcher (spawnMonitor) failed');
+      assert.match(outcome.stderr, /proxrun monitor: the container's init ended before its start gate \(status 137\)/);
+      assert.match(outcome.stderr, /the container monitor ended before it was ready/);
+      assert.equal(outcome.stdout, '', 'the app never ran');
     });
 
     test('a fast payload loses no output', async () => {

@@ -140,7 +140,7 @@ describe('proxmox-lxc over the API transport', { timeout: 600_000 }, () => {
     const started = await run(['start', 'exit3']);
     assert.equal(started.exitCode, 0, describeResult(started));
     await pollFor(async () => ((await state('exit3')).status === 'stopped' ? true : undefined), { timeoutMs: 30_000, description: 'the app to end' });
-    const status = await pollFor(() => recordedExitStatus(vmid), { timeoutMs: 10_000, description: 'the monitor to record the exit status' });
+    const status = await pollFor(() => recordedExitStatus(vmid), { timeoutMs: 60_000, description: 'the monitor to record the exit status' });
     assert.equal(status, 3);
     assert.equal(fs.readFileSync(created.stdoutFile, 'utf8'), 'out\n');
     assert.equal(fs.readFileSync(created.stderrFile, 'utf8'), 'err\n');
@@ -166,7 +166,7 @@ describe('proxmox-lxc over the API transport', { timeout: 600_000 }, () => {
     const killed = await run(['kill', 'sleep', '15']);
     assert.equal(killed.exitCode, 0, describeResult(killed));
     await pollFor(async () => ((await state('sleep')).status === 'stopped' ? true : undefined), { timeoutMs: 30_000, description: 'sleep to end' });
-    assert.equal(await pollFor(() => recordedExitStatus(vmid), { timeoutMs: 10_000, description: 'the exit status' }), 143);
+    assert.equal(await pollFor(() => recordedExitStatus(vmid), { timeoutMs: 60_000, description: 'the exit status' }), 143);
     assert.equal((await run(['delete', 'sleep'])).exitCode, 0);
 
     const dir2 = await bundle('force', ['sleep', '1000']);

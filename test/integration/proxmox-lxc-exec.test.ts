@@ -124,7 +124,8 @@ describe('proxmox-lxc exec on the simulator', { timeout: 600_000 }, () => {
   test('--detach --pid-file: digits only, the pid runs the command in the CT and ends with it', async () => {
     const pidFile = path.join(work, 'detached.pid');
     const marker = `detached-${process.pid}`;
-    const file = processFile('detached', { args: ['sh', '-c', `echo ran > /tmp/${marker}; sleep 3`] });
+    // It runs until the test lets it end (the go file), not for a guessed while.
+    const file = processFile('detached', { args: ['sh', '-c', `echo ran > /tmp/${marker}; while [ ! -e /tmp/${marker}.go ]; do usleep 20000; done`] });
     const outDir = fs.mkdtempSync(path.join(work, 'detached-'));
     const { exitCode: code } = await proxrunToFiles(root, ['exec', '--detach', '--pid-file', pidFile, '--process', file, id], outDir, env);
     assert.equal(code, 0, fs.readFileSync(path.join(outDir, 'stderr'), 'utf8'));
@@ -136,6 +137,7 @@ describe('proxmox-lxc exec on the simulator', { timeout: 600_000 }, () => {
     assert.ok(cmdline.includes('proxrun-exec') && cmdline.some((a) => path.basename(a) === 'lxc-attach'), cmdline.join(' '));
     const check = await proxrun(root, ['exec', id, 'cat', `/tmp/${marker}`], { env });
     assert.equal(check.stdout, 'ran\n', describeResult(check));
+    assert.equal((await proxrun(root, ['exec', id, 'touch', `/tmp/${marker}.go`], { env })).exitCode, 0);
     await pollFor(() => {
       try {
         const stat = fs.readFileSync(`/proc/${pidText}/stat`, 'utf8');
@@ -143,7 +145,7 @@ describe('proxmox-lxc exec on the simulator', { timeout: 600_000 }, () => {
       } catch {
         return true;
       }
-    }, { timeoutMs: 20_000, description: 'the detached exec to end' });
+    }, { timeoutMs: 60_000, description: 'the detached exec to end' });
   });
 
   test('--additional-gids and --cap reach the exec; user, groups and capabilities are set by the launcher', async () => {

@@ -133,7 +133,7 @@ describe('proxmox-lxc lifecycle on the simulator', { timeout: 600_000 }, () => {
     const killed = await proxrun(root, ['kill', 'sleep', '15'], { env });
     assert.equal(killed.exitCode, 0, describeResult(killed));
     await pollFor(async () => ((await state('sleep')).status === 'stopped' ? true : undefined), { timeoutMs: 30_000, description: 'sleep to end' });
-    await pollFor(() => (fs.existsSync(`/proc/${monitorPid}/cmdline`) && fs.readFileSync(`/proc/${monitorPid}/cmdline`, 'utf8') !== '' ? undefined : true), { timeoutMs: 10_000, description: 'the monitor to exit' });
+    await pollFor(() => (fs.existsSync(`/proc/${monitorPid}/cmdline`) && fs.readFileSync(`/proc/${monitorPid}/cmdline`, 'utf8') !== '' ? undefined : true), { timeoutMs: 60_000, description: 'the monitor to exit' });
     const notRunning = await proxrun(root, ['kill', 'sleep', '15'], { env });
     assert.match(notRunning.stderr, /container not running/);
 

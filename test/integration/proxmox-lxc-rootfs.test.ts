@@ -124,7 +124,7 @@ describe('proxmox-lxc rootfs delivery', { timeout: 600_000 }, () => {
       const started = await proxrun(root, ['start', c.name], { env });
       assert.equal(started.exitCode, 0, describeResult(started));
       assert.equal(await pollFor(() => recordedExitStatus(vmid), { timeoutMs: 30_000, description: 'the exit status' }), 7);
-      await pollFor(() => (fs.readFileSync(created.stdoutFile, 'utf8').includes('bar baz') ? true : undefined), { timeoutMs: 10_000, description: 'the output' });
+      await pollFor(() => (fs.readFileSync(created.stdoutFile, 'utf8').includes('bar baz') ? true : undefined), { timeoutMs: 60_000, description: 'the output' });
       assert.equal(fs.readFileSync(created.stdoutFile, 'utf8'), '1000\n1000\n1000:1000\nhello from the bundle\n/home/app\nbar baz\n');
       assert.equal(fs.readFileSync(created.stderrFile, 'utf8'), '');
 

@@ -96,16 +96,15 @@ describe('proxmox-lxc: stop signal and forwarded signals reach the app', { timeo
     const script = 'grep -E "^Sig(Ign|Cgt)" /proc/self/status; trap "echo got INT; exit 0" INT; echo ready; while :; do sleep 0.2; done';
     const { dir, vmid } = await run('halt', script, 'SIGINT');
     assert.match(sim.tool('pct', ['config', String(vmid)]).stdout, /^lxc\.signal\.halt: SIGINT$/m);
-    await pollFor(() => (stdoutOf(dir).includes('ready') ? true : undefined), { timeoutMs: 20_000, description: 'the app to set its trap' });
+    await pollFor(() => (stdoutOf(dir).includes('ready') ? true : undefined), { timeoutMs: 60_000, description: 'the app to set its trap' });
     const ignored = /^SigIgn:\s+([0-9a-f]+)$/m.exec(stdoutOf(dir))?.[1];
     assert.ok(ignored !== undefined, stdoutOf(dir));
     assert.ok(!maskHas(ignored, 2) && !maskHas(ignored, 3), `SIGINT and SIGQUIT must not be ignored by the app (SigIgn ${ignored})`);
 
-    const began = Date.now();
+    // Without --forceStop, pct shutdown fails when its timeout passes: exit 0 means the CT ended on
+    // the halt signal, and the app's own status and line below say the trap ran.
     const shutdown = spawnSync(path.join(sim.nodeInfo.binDir, 'pct'), ['shutdown', String(vmid), '--timeout', '60'], { encoding: 'utf8', timeout: 90_000 });
-    const took = Date.now() - began;
     assert.equal(shutdown.status, 0, shutdown.stderr);
-    assert.ok(took < 30_000, `pct shutdown took ${took} ms: the app did not end on the halt signal`);
     assert.equal(await exitStatusOf(vmid), '0', 'the monitor reports the app status');
     assert.match(stdoutOf(dir), /got INT\n$/);
     assert.equal((await state('halt')).status, 'stopped');
@@ -119,7 +118,7 @@ describe('proxmox-lxc: stop signal and forwarded signals reach the app', { timeo
     await remove('int');
 
     const trapped = await run('quit', 'trap "echo got QUIT; exit 0" QUIT; echo ready; while :; do sleep 0.2; done');
-    await pollFor(() => (stdoutOf(trapped.dir).includes('ready') ? true : undefined), { timeoutMs: 20_000, description: 'the app to set its trap' });
+    await pollFor(() => (stdoutOf(trapped.dir).includes('ready') ? true : undefined), { timeoutMs: 60_000, description: 'the app to set its trap' });
     assert.equal((await proxrun(root, ['kill', 'quit', 'QUIT'], { env })).exitCode, 0);
     assert.equal(await exitStatusOf(trapped.vmid), '0');
     assert.match(stdoutOf(trapped.dir), /got QUIT\n$/);

@@ -128,7 +128,7 @@ async function finished(vm: BootedVm): Promise<GuestExit> {
   ]);
   const qemuCode = await Promise.race([
     vm.qemuExit,
-    new Promise<never>((_, reject) => setTimeout(() => reject(new Error('QEMU did not exit after the guest powered off')), 20_000).unref()),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error('QEMU did not exit after the guest powered off')), 60_000).unref()),
   ]);
   assert.equal(qemuCode, 0, 'QEMU exits by itself once the guest powers off');
   return exit;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { makeBusyboxRootfs } from '../helpers/busybox-rootfs.js';
 import { ensureSubids, requireCommands, requireRoot } from '../helpers/host-setup.js';
 import { packOciArchive, packPlainTemplate } from '../helpers/oci-archive.js';
+import { monitordAccepted } from '../helpers/lxc-monitor.js';
 import type { CtStartContext, PveGuestConfig, SimDirStorage, SimNodePaths } from './types.js';
 import { ctStatus, execInCt, generateLxcConfig, pullFile, pushFile, startCt, stopCt, type HostLxcSupport } from './lxc-engine.js';
 import { detectOstype, extractTemplate } from './template.js';
@@ -193,9 +194,11 @@ describe('LXC engine with real LXC (root)', () => {
       join(rootfs, 'report.sh'),
       [
         '#!/bin/sh',
-        'echo "uid=$(id -u) gid=$(id -g) cwd=$(pwd) foo=$FOO term=$TERM" > /out/result',
+        // The traps come first: a test that saw the result may send the halt signal, which a PID 1
+        // without a handler for it would never get.
         'trap \'echo "halt:USR1" > /out/signal; exit 0\' USR1',
         'trap \'echo "halt:TERM" > /out/signal; exit 0\' TERM',
+        'echo "uid=$(id -u) gid=$(id -g) cwd=$(pwd) foo=$FOO term=$TERM" > /out/result',
         'sleep 1000 &',
         'wait $!',
         '',
@@ -241,7 +244,7 @@ describe('LXC engine with real LXC (root)', () => {
       const status = await ctStatus(vmid, { node });
       assert.equal(status.running, true);
       assert.ok(status.pid !== undefined && status.pid > 1);
-      const result = await waitFor('the entrypoint report', 20_000, async () => {
+      const result = await waitFor('the entrypoint report', 60_000, async () => {
         try {
           const text = await readFile(join(out, 'result'), 'utf8');
           return text.endsWith('\n') ? text : undefined;
@@ -282,7 +285,7 @@ describe('LXC engine with real LXC (root)', () => {
     const { vmid, conf, out } = await createCt(ociTemplate, { unprivileged: true, sizeGiB: 0 });
     assert.equal(conf.props.entrypoint, '/bin/sh /report.sh');
     await start(vmid, conf);
-    const result = await waitFor('the entrypoint report', 20_000, async () => {
+    const result = await waitFor('the entrypoint report', 60_000, async () => {
       const text = await readFile(join(out, 'result'), 'utf8').catch(() => '');
       return text.endsWith('\n') ? text : undefined;
     });
@@ -305,7 +308,7 @@ describe('LXC engine with real LXC (root)', () => {
       lxc: [['lxc.signal.halt', 'SIGUSR2']],
     });
     await start(vmid, conf);
-    await waitFor('the entrypoint report', 20_000, async () => ((await readFile(join(out, 'result'), 'utf8').catch(() => '')).endsWith('\n') ? true : undefined));
+    await waitFor('the entrypoint report', 60_000, async () => ((await readFile(join(out, 'result'), 'utf8').catch(() => '')).endsWith('\n') ? true : undefined));
     await assert.rejects(stopCt(vmid, { node }, { mode: 'shutdown', timeout: 1 }), new RegExp(`shutdown of CT ${vmid} timed out after 1 seconds`));
     assert.equal((await ctStatus(vmid, { node })).running, true, 'still running without forceStop');
     await stopCt(vmid, { node }, { mode: 'shutdown', timeout: 1, forceStop: true });
@@ -321,19 +324,19 @@ describe('LXC engine with real LXC (root)', () => {
     monitor.stdout?.on('data', (chunk: Buffer) => {
       monitorOutput += chunk.toString();
     });
-    // lxc-monitor is ready once its monitord answers; wait for the socket to exist.
-    await waitFor('lxc-monitord', 10_000, async () => ((await monitordPids(node.lxcPath)).length > 0 ? true : undefined));
+    // lxc-monitor sees the start only once lxc-monitord has accepted its connection.
+    await waitFor('lxc-monitord to accept lxc-monitor', 60_000, async () => (monitor.pid !== undefined && monitordAccepted(monitor.pid) ? true : undefined));
     await start(vmid, conf);
-    await waitFor('the exit status on lxc-monitor', 20_000, async () => (monitorOutput.includes(`'${vmid}' exited with status [3]`) ? true : undefined));
-    await waitFor('STOPPED on lxc-monitor', 20_000, async () => (monitorOutput.includes(`'${vmid}' changed state to [STOPPED]`) ? true : undefined));
+    await waitFor('the exit status on lxc-monitor', 60_000, async () => (monitorOutput.includes(`'${vmid}' exited with status [3]`) ? true : undefined));
+    await waitFor('STOPPED on lxc-monitor', 60_000, async () => (monitorOutput.includes(`'${vmid}' changed state to [STOPPED]`) ? true : undefined));
     assert.equal(await readFile(join(out, 'result'), 'utf8'), 'done\n');
     const volumeFile = resolveVolumeId([storage], conf.props.rootfs!.split(',')[0]!);
-    await waitFor('the post-stop hook to unmount', 20_000, async () => {
+    await waitFor('the post-stop hook to unmount', 60_000, async () => {
       const mounts = await readFile('/proc/mounts', 'utf8');
       return mounts.includes(join(node.lxcPath, String(vmid))) ? undefined : true;
     });
     // The kernel frees an auto-clear loop device shortly after the last unmount.
-    await waitFor('the loop device to be released', 10_000, async () => ((await loopDevicesFor(volumeFile)).length === 0 ? true : undefined));
+    await waitFor('the loop device to be released', 60_000, async () => ((await loopDevicesFor(volumeFile)).length === 0 ? true : undefined));
     await stopCt(vmid, { node }, { mode: 'kill' });
     await assertGone(vmid, volumeFile);
   });

@@ -49,7 +49,7 @@ export interface CtStatus {
 }
 
 export interface StartOptions {
-  /** How long to wait for LXC to report STARTING (default 10 s); after that there is no limit. */
+  /** A deadline for LXC to report STARTING (default 60 s, generous for a busy node); after that there is no limit. */
   startingTimeoutMs?: number;
 }
 
@@ -284,12 +284,12 @@ export async function startCt(conf: PveGuestConfig, ctx: CtStartContext, options
       // nothing was written
     }
     if (stderr !== '') for (const line of stderr.split('\n')) ctx.log(line);
-    await waitForExit(vmid, ctx, 10_000);
+    await waitForExit(vmid, ctx, 60_000);
     await unmountTree(rootfs);
     throw new Error(`${stderr === '' ? '' : `${stderr}\n`}startup for container '${vmid}' failed`);
   };
 
-  const startingDeadline = Date.now() + (options.startingTimeoutMs ?? 10_000);
+  const startingDeadline = Date.now() + (options.startingTimeoutMs ?? 60_000);
   let sawStarting = false;
   for (;;) {
     const state = await lxcState(vmid, ctx);

@@ -69,7 +69,8 @@ export function vmState(node: SimNodePaths, vmid: number): VmState {
 export async function vmQmpStatus(node: SimNodePaths, vmid: number): Promise<string> {
   if (!vmState(node, vmid).running) return 'stopped';
   try {
-    const r = (await qmpCommand(vmRunPaths(node.qemuRunDir, vmid).qmp, 'query-status', undefined, 2000)) as { status?: string } | null;
+    // A deadline for QEMU's answer, generous for a busy host (an idle one answers in milliseconds).
+    const r = (await qmpCommand(vmRunPaths(node.qemuRunDir, vmid).qmp, 'query-status', undefined, 10_000)) as { status?: string } | null;
     return r?.status ?? 'unknown';
   } catch {
     return vmState(node, vmid).running ? 'unknown' : 'stopped';

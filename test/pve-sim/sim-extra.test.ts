@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { RunningSim, assertAllRequestsPassedSchema, type HttpReply } from './sim-harness.js';
 
 let sim: RunningSim | undefined;
@@ -38,7 +38,16 @@ function fault(args: string[]): void {
   assert.equal(r.code, 0, r.stderr);
 }
 
-/** A request that gives up after `ms`: 'timeout', 'dropped' or the reply. */
+/** Polls `probe` until it is true; fails naming `what` after a generous deadline. */
+async function until(what: string, probe: () => boolean): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A request that gives up after `ms` (a deadline for an answer): 'timeout', 'dropped' or the reply. */
 async function within(ms: number, p: Promise<HttpReply>): Promise<HttpReply | 'timeout' | 'dropped'> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((resolve) => {
@@ -84,10 +93,14 @@ test('API faults: slow delays, hang never answers, drop closes the connection, e
   const slow = await s().request('GET', '/nodes/pve1/storage');
   assert.equal(slow.status, 200);
   assert.ok(Date.now() - t0 >= 600, 'slow answered too early');
+  // hang: once the simulator has taken the request (it records it with status 0), later requests are
+  // answered while that one never is. Ordering of events, no clock.
   fault(['--match', 'GET /cluster/resources', '--mode', 'hang']);
-  assert.equal(await within(1000, s().request('GET', '/cluster/resources')), 'timeout');
+  let hungAnswered = false;
+  void s().request('GET', '/cluster/resources').then(() => { hungAnswered = true; }, () => { hungAnswered = true; });
+  await until('the simulator to take the hung request', () => s().requests().some((r) => r['path'] === '/cluster/resources' && r['status'] === 0));
   fault(['--match', 'GET /nodes', '--mode', 'drop', '--count', '1']);
-  assert.equal(await within(5000, s().request('GET', '/nodes')), 'dropped');
+  assert.equal(await within(60_000, s().request('GET', '/nodes')), 'dropped');
   const after = await s().request('GET', '/nodes');
   assert.equal(after.status, 200, '--count 1 was used up');
   fault(['--match', 'POST /nodes/*/qemu', '--mode', 'error', '--count', '1', '--message', 'pmxcfs is read-only']);
@@ -95,8 +108,9 @@ test('API faults: slow delays, hang never answers, drop closes the connection, e
   assert.equal(err.status, 500);
   assert.equal(err.reason, 'pmxcfs is read-only');
   assert.equal(err.json.message, 'pmxcfs is read-only\n');
+  assert.equal(hungAnswered, false, 'the hung request got no answer while later ones were answered');
   fault(['--clear']);
-  const cleared = await within(5000, s().request('GET', '/cluster/resources'));
+  const cleared = await within(60_000, s().request('GET', '/cluster/resources'));
   assert.notEqual(cleared, 'timeout');
   assert.equal((cleared as HttpReply).status, 200);
 });
@@ -110,16 +124,16 @@ test('task faults: slow, hang (stays running), drop (unexpected status), error w
   fault(['--match', 'task qmdestroy', '--mode', 'hang', '--count', '1']);
   const hung = await s().request('DELETE', '/nodes/pve1/qemu/301');
   assert.equal(hung.status, 200);
-  await new Promise((r) => setTimeout(r, 800)); // a hung task must still be running after a while: nothing to poll for
-  const st = (await s().request('GET', `/nodes/pve1/tasks/${encodeURIComponent(hung.json.data as string)}/status`)).json.data as { status: string };
-  assert.equal(st.status, 'running');
   fault(['--match', 'task qmcreate', '--mode', 'drop', '--count', '1']);
   assert.equal((await s().task('pve1', 'POST', '/nodes/pve1/qemu', { vmid: '302' })).exitstatus, 'unexpected status');
   fault(['--match', 'task qmcreate', '--mode', 'error', '--count', '1', '--message', 'no space left']);
   assert.equal((await s().task('pve1', 'POST', '/nodes/pve1/qemu', { vmid: '303' })).exitstatus, 'no space left');
+  // Two tasks started after the hung one have ended; the hung one still runs (ordering, no clock).
+  const st = (await s().request('GET', `/nodes/pve1/tasks/${encodeURIComponent(hung.json.data as string)}/status`)).json.data as { status: string };
+  assert.equal(st.status, 'running');
 });
 
-test('CLI faults: error exits 255 with the message, slow delays, hang never exits, drop kills the tool', () => {
+test('CLI faults: error exits 255 with the message, slow delays, hang never exits, drop kills the tool', async () => {
   fault(['--match', 'cli pvesm status', '--mode', 'error', '--count', '1', '--message', 'storage offline']);
   const e = s().tool('pve1', 'pvesm', ['status']);
   assert.equal(e.code, 255);
@@ -128,15 +142,25 @@ test('CLI faults: error exits 255 with the message, slow delays, hang never exit
   const t0 = Date.now();
   assert.equal(s().tool('pve1', 'pveversion', []).code, 0);
   assert.ok(Date.now() - t0 >= 500);
+  // hang: once the simulator has taken `pct list` (it records the command), later tool calls end
+  // while that one does not. Ordering of events, no clock.
   fault(['--match', 'cli pct list', '--mode', 'hang', '--count', '1']);
   const bin = s().info.nodes['pve1']?.binDir ?? '';
-  const hung = spawnSync(path.join(bin, 'pct'), ['list'], { encoding: 'utf8', timeout: 1500, killSignal: 'SIGKILL' });
-  assert.equal(hung.signal, 'SIGKILL', 'pct list was still running when the timeout killed it');
-  fault(['--match', 'cli qm list', '--mode', 'drop', '--count', '1']);
-  const dropped = spawnSync(path.join(bin, 'qm'), ['list'], { encoding: 'utf8' });
-  assert.equal(dropped.status, null);
-  assert.equal(dropped.signal, 'SIGKILL');
-  assert.equal(s().tool('pve1', 'qm', ['list']).code, 0, 'the count was used up');
+  const hung = spawn(path.join(bin, 'pct'), ['list'], { stdio: 'ignore' });
+  const hungEnd = new Promise<NodeJS.Signals | number | null>((resolve) => hung.once('exit', (code, signal) => resolve(signal ?? code)));
+  try {
+    await until('the simulator to take the hung pct list', () => s().requests().some((r) => JSON.stringify(r['command']) === '["pct","list"]'));
+    fault(['--match', 'cli qm list', '--mode', 'drop', '--count', '1']);
+    const dropped = spawnSync(path.join(bin, 'qm'), ['list'], { encoding: 'utf8' });
+    assert.equal(dropped.status, null);
+    assert.equal(dropped.signal, 'SIGKILL');
+    assert.equal(s().tool('pve1', 'qm', ['list']).code, 0, 'the count was used up');
+    const stat = fs.readFileSync(`/proc/${hung.pid ?? 0}/stat`, 'utf8');
+    assert.notEqual(stat.slice(stat.lastIndexOf(')') + 2)[0], 'Z', 'pct list still runs after later tool calls ended');
+  } finally {
+    hung.kill('SIGKILL');
+  }
+  assert.equal(await hungEnd, 'SIGKILL');
 });
 
 test('storage content: an uploaded file is listed, its attributes give its path, it is deleted over the API, and pvesm free works too', async () => {

@@ -14,6 +14,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { makeBusyboxRootfs } from '../helpers/busybox-rootfs.js';
 import { ensureSubids, requireRoot } from '../helpers/host-setup.js';
 import { mountsUnder, processesMentioning } from '../helpers/cleanup.js';
+import { monitordAccepted } from '../helpers/lxc-monitor.js';
 import { packOciArchive, packPlainTemplate } from '../helpers/oci-archive.js';
 import { OFFICIAL_SCHEMA, RunningSim, assertAllRequestsPassedSchema, rulesUsed } from './sim-harness.js';
 import { netnsExists, netnsLinks, netnsName } from './sim-netns.js';
@@ -33,12 +34,14 @@ function s(): RunningSim {
   return sim;
 }
 
+// The report comes after the traps: a test that saw it may send the halt signal, which a PID 1
+// without a handler for it would never get.
 const APP = [
   '#!/bin/sh',
-  'echo "foo=$FOO uid=$(id -u) cwd=$(pwd)" > /tmp/report',
   "trap 'echo USR1 > /tmp/halt; exit 0' USR1",
   "trap 'echo TERM > /tmp/halt; exit 0' TERM",
   "trap 'echo PWR > /tmp/halt; exit 0' PWR",
+  'echo "foo=$FOO uid=$(id -u) cwd=$(pwd)" > /tmp/report',
   'sleep 1000 &',
   'wait $!',
   '',
@@ -147,7 +150,7 @@ test('API: start, status and list with pid, no network logged, image user/cwd/en
   const uidMap = fs.readFileSync(`/proc/${st.pid}/uid_map`, 'utf8').trim().split(/\s+/);
   assert.deepEqual(uidMap, ['0', '100000', '65536'], 'unprivileged: root maps to 100000');
   const report = path.join(`/proc/${st.pid}/root`, 'tmp/report');
-  await waitFor('the app report', 10_000, () => fs.existsSync(report));
+  await waitFor('the app report', 60_000, () => fs.existsSync(report) && fs.readFileSync(report, 'utf8').endsWith('\n'));
   assert.equal(fs.readFileSync(report, 'utf8'), 'foo=from-image uid=1000 cwd=/home/app\n');
   const verbose = pct('pve1', ['status', String(id), '--verbose']);
   assert.equal(verbose.code, 0, verbose.stderr);
@@ -223,7 +226,7 @@ test('CLI: pct create from a plain tar, start, status --verbose, shutdown with S
   const verbose = pct('pve1', ['status', id, '--verbose']);
   const pid = /^pid: (\d+)$/m.exec(verbose.stdout)?.[1];
   assert.ok(pid !== undefined, verbose.stdout);
-  await waitFor('the app report', 10_000, () => fs.existsSync(`/proc/${pid}/root/tmp/report`));
+  await waitFor('the app report', 60_000, () => fs.existsSync(`/proc/${pid}/root/tmp/report`) && fs.readFileSync(`/proc/${pid}/root/tmp/report`, 'utf8').endsWith('\n'));
   assert.equal(fs.readFileSync(`/proc/${pid}/root/tmp/report`, 'utf8'), 'foo=cli uid=0 cwd=/\n');
   assert.equal(pct('pve1', ['exec', id, '--', 'sh', '-c', 'exit 42']).code, 42);
   const set = pct('pve1', ['set', id, '--entrypoint', '/bin/sh /app.sh next']);
@@ -267,10 +270,9 @@ test("a CT that prints and exits with 3 leaves 'VMID exited with status [3]' on 
   monitor.stdout?.on('data', (c: Buffer) => {
     out += c.toString();
   });
-  await waitFor('lxc-monitord', 10_000, () => spawnSync('pgrep', ['-f', `lxc-monitord ${lxcPath}`]).status === 0);
-  await new Promise((r) => setTimeout(r, 300)); // lxc-monitor connects right after monitord's socket exists
+  await waitFor('lxc-monitord to accept lxc-monitor', 60_000, () => monitor.pid !== undefined && monitordAccepted(monitor.pid));
   assert.equal((await s().task('pve1', 'POST', `/nodes/pve1/lxc/${id}/status/start`)).exitstatus, 'OK');
-  await waitFor('the exit status on lxc-monitor', 20_000, () => out.includes(`'${id}' exited with status [3]`));
+  await waitFor('the exit status on lxc-monitor', 60_000, () => out.includes(`'${id}' exited with status [3]`));
   monitor.kill('SIGTERM');
   assert.equal((await s().task('pve1', 'DELETE', `/nodes/pve1/lxc/${id}`, { force: '1', purge: '1' })).exitstatus, 'OK');
 });

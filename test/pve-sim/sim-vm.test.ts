@@ -64,6 +64,14 @@ function readSerialUntil(socketPath: string, marker: RegExp, timeoutMs = 90_000)
   });
 }
 
+/** Writes `text` to the serial socket (a new connection: readSerialUntil closed its own). */
+function writeSerial(socketPath: string, text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const sock = net.createConnection(socketPath, () => sock.end(text, () => resolve()));
+    sock.on('error', reject);
+  });
+}
+
 async function rootTicket(): Promise<Record<string, string>> {
   const r = await s().request('POST', '/access/ticket', { username: 'root@pam', password: s().info.password }, {});
   assert.equal(r.status, 200);
@@ -118,8 +126,11 @@ before(async () => {
   const kernels = fs.existsSync('/boot') ? fs.readdirSync('/boot').filter((f) => /^vmlinuz-.*cloud-amd64$/.test(f)).sort() : [];
   assert.ok(kernels.length > 0, 'no /boot/vmlinuz-*-cloud-amd64: apt-get install linux-image-cloud-amd64');
   kernel = `/boot/${kernels[kernels.length - 1] ?? ''}`;
-  // wait=off drops what the guest writes before the test connects: print the marker over and over.
-  helloInitrd = buildInitramfs('hello', 'i=0\nwhile [ $i -lt 16 ]; do i=$((i+1)); echo "GUEST-HELLO $i"; busybox sleep 0.25; done\nbusybox poweroff -f');
+  // wait=off drops what the guest writes before the test connects: print the marker over and over,
+  // until the test says `bye` on the serial line (the console is the guest's stdin), then power off.
+  // The test checks the running VM first; a guest that powered off after a fixed time could be gone
+  // before a busy host got there.
+  helloInitrd = buildInitramfs('hello', 'i=0\nwhile :; do i=$((i+1)); echo "GUEST-HELLO $i"; if read -t 0.25 -r line && [ "$line" = bye ]; then break; fi; done\necho GUEST-BYE\nbusybox poweroff -f');
   foreverInitrd = buildInitramfs('forever', 'while true; do echo GUEST-WAITING; busybox sleep 0.5; done');
   sim = await RunningSim.start({ authDelayMs: 100 });
 });
@@ -179,7 +190,9 @@ test('API: root@pam boots a VM from args and an imported disk, reads its serial 
   assert.match(log, accel === 'tcg' ? /using TCG/ : /using KVM/, 'the start log says which accelerator');
 
   assert.match(await serial, /GUEST-HELLO \d+\r?\n/);
-  await waitStopped(700, 60_000);
+  assert.equal(alive(st.pid), true, 'the guest runs until it is told to power off');
+  await writeSerial(path.join(runDir(), '700.serial0'), 'bye\n');
+  await waitStopped(700, 120_000);
   assert.equal(alive(st.pid), false, 'QEMU ended when the guest powered off');
   assert.deepEqual(fs.readdirSync(runDir()).filter((f) => f.startsWith('700.')), [], 'pidfile and sockets are cleaned up');
   const list = await s().request('GET', '/nodes/pve1/qemu');

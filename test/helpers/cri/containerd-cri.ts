@@ -205,7 +205,7 @@ export async function startCriContainerd(options: StartCriContainerdOptions): Pr
         (await processesMentioning(address)).some((proc) => (proc.argv[0] ?? '').includes('containerd-shim'));
       if (pods.length > 0) {
         await pollFor(async () => ((await shimsLeft()) ? undefined : true), {
-          timeoutMs: 10_000, intervalMs: 100, description: 'the removed pods\' shims to exit',
+          timeoutMs: 60_000, intervalMs: 100, description: 'the removed pods\' shims to exit',
         }).catch(() => undefined);
       }
     }
